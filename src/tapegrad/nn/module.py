@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import _args
 from tapegrad.state import STATE
 from tapegrad.tensor import Tensor, Variable, as_tensor, get_default_dtype
 
@@ -197,7 +198,7 @@ class Module(Trainable):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
         d["name"] = name or d["name"] or unique_name(_snake_case(type(self).__name__))
-        d["_dtype"] = np.dtype(dtype) if dtype is not None else None
+        d["_dtype"] = _args.float_dtype(dtype, type(self).__name__) if dtype is not None else None
         d["trainable"] = bool(trainable)
         d["_input_shape_arg"] = None if input_shape is None else (None, *input_shape)
 
