@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import _args
 from tapegrad import random as _random
 from tapegrad.config import Configurable, lookup
 
@@ -76,6 +77,11 @@ class Initializer(Configurable):
         raise NotImplementedError
 
 
+def _seed(seed: Any, who: str) -> int | None:
+    """None (draw from `tg.random.generator()`) or a seed >= 0 for a private generator."""
+    return None if seed is None else _args.count(seed, who, "seed", minimum=0)
+
+
 def _dtype(dtype: Any) -> np.dtype:
     from tapegrad.tensor import get_default_dtype
 
@@ -112,7 +118,7 @@ class Constant(Initializer):
     """
 
     def __init__(self, value: float = 0.0):
-        self.value = value
+        self.value = _args.number(value, "Constant", "value")
 
     def __call__(self, shape, dtype=None):
         return np.full(tuple(shape), self.value, _dtype(dtype))
@@ -127,7 +133,10 @@ class RandomNormal(Initializer):
     """
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
+        who = type(self).__name__
+        self.mean = _args.number(mean, who, "mean")
+        self.stddev = _args.number(stddev, who, "stddev", 0.0)
+        self.seed = _seed(seed, who)
 
     def __call__(self, shape, dtype=None):
         return self._rng().normal(self.mean, self.stddev, tuple(shape)).astype(_dtype(dtype))
@@ -142,7 +151,12 @@ class RandomUniform(Initializer):
     """
 
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
-        self.minval, self.maxval, self.seed = minval, maxval, seed
+        self.minval = _args.number(minval, "RandomUniform", "minval")
+        self.maxval = _args.number(maxval, "RandomUniform", "maxval")
+        if self.minval > self.maxval:
+            raise ValueError(f"RandomUniform: minval ({minval}) must not exceed maxval "
+                             f"({maxval})")
+        self.seed = _seed(seed, "RandomUniform")
 
     def __call__(self, shape, dtype=None):
         return self._rng().uniform(self.minval, self.maxval, tuple(shape)).astype(_dtype(dtype))
@@ -168,7 +182,10 @@ class TruncatedNormal(Initializer):
     """
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
+        who = type(self).__name__
+        self.mean = _args.number(mean, who, "mean")
+        self.stddev = _args.number(stddev, who, "stddev", 0.0)
+        self.seed = _seed(seed, who)
 
     def __call__(self, shape, dtype=None):
         out = _truncated_normal(self._rng(), tuple(shape), self.mean, self.stddev)
@@ -185,8 +202,8 @@ class VarianceScaling(Initializer):
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
                  distribution: str = "truncated_normal", seed: int | None = None):
-        if scale <= 0:
-            raise ValueError(f"VarianceScaling: scale must be positive, got {scale}")
+        scale = _args.number(scale, "VarianceScaling", "scale", 0.0, low_open=True)
+        seed = _seed(seed, type(self).__name__)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', "
                              f"got {mode!r}")
@@ -296,7 +313,8 @@ class Orthogonal(Initializer):
     """
 
     def __init__(self, gain: float = 1.0, seed: int | None = None):
-        self.gain, self.seed = gain, seed
+        self.gain = _args.number(gain, "Orthogonal", "gain")
+        self.seed = _seed(seed, "Orthogonal")
 
     def __call__(self, shape, dtype=None):
         shape = tuple(shape)

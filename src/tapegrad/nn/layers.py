@@ -81,7 +81,7 @@ class Activation(Module):
                                          "activation")
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        return self.activation(inputs)
+        return self.activation(_args.layer_input(inputs))
 
 
 class Flatten(Module):
@@ -148,6 +148,12 @@ def _axis_arg(axis: Any, who: str) -> int | tuple[int, ...]:
                        for a in axes):
         raise TypeError(f"{who}: axis must be an int or a tuple of ints, got {axis!r}")
     return int(axis) if not isinstance(axis, (list, tuple)) else tuple(int(a) for a in axes)
+
+
+def _same_rank(inputs: Tensor, built: tuple[int, ...]) -> None:
+    if len(inputs.shape) != len(built):
+        raise ValueError(f"the layer was built for inputs of rank {len(built)}, got shape "
+                         f"{inputs.shape}")
 
 
 def _axes(axis: int | Sequence[int], ndim: int, who: str) -> tuple[int, ...]:
@@ -222,6 +228,7 @@ class BatchNormalization(Module):
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
         inputs = _args.layer_input(inputs)
+        _same_rank(inputs, self._bshape)
         axes = self._reduce
         if training and self.trainable:
             mean = ops.mean(inputs, axes, keepdims=True)
@@ -287,6 +294,7 @@ class LayerNormalization(Module):
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
         inputs = _args.layer_input(inputs)
+        _same_rank(inputs, self._bshape)
         axes = self._norm_axes
         mean = ops.mean(inputs, axes, keepdims=True)
         centered = inputs - mean

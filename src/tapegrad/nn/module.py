@@ -349,12 +349,12 @@ class Module(Trainable):
         set_weights(self, weights)
 
     def save_weights(self, path: str) -> None:
-        """Write all variables to an `.npz` file keyed by variable name (atomically)."""
+        """Write all variables to an `.npz` file, in order (atomically; see nn.weights)."""
         from tapegrad.nn.weights import save_weights
 
         save_weights(self, path)
 
-    def load_weights(self, path: str, by_name: bool = True) -> None:
+    def load_weights(self, path: str, by_name: bool = False) -> None:
         """Read weights saved by `save_weights` (see `tapegrad.nn.weights.load_weights`)."""
         from tapegrad.nn.weights import load_weights
 
@@ -427,7 +427,10 @@ class Module(Trainable):
             inputs = Tensor._wrap(inputs)
         elif isinstance(inputs, (list, tuple)) and not any(
                 isinstance(x, (Tensor, np.ndarray)) for x in inputs):
-            inputs = as_tensor(inputs)  # nested lists of numbers are one input, not several
+            try:  # nested lists of numbers are one input, not several
+                inputs = as_tensor(inputs)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{self.name} ({type(self).__name__}): inputs: {e}") from e
         if self.built:
             return self._call_in_scope(inputs, training, **kwargs)
         self._lazy_build(inputs)

@@ -274,11 +274,11 @@ class Bidirectional(Module):
                  backward_layer: _RNN | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(layer, _RNN):
-            raise TypeError(f"{self.name}: Bidirectional wraps a SimpleRNN, LSTM or GRU layer, "
+            raise TypeError(f"Bidirectional: layer must be a SimpleRNN, LSTM or GRU layer, "
                             f"got {type(layer).__name__}")
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
-            raise ValueError(f"{self.name}: merge_mode must be 'concat', 'sum', 'mul', 'ave' or "
-                             f"None, got {merge_mode!r}")
+            raise ValueError(f"Bidirectional: merge_mode must be 'concat', 'sum', 'mul', 'ave' "
+                             f"or None, got {merge_mode!r}")
         if backward_layer is None:
             config = layer.get_config()
             config["go_backwards"] = not layer.go_backwards
