@@ -423,6 +423,9 @@ class Module(Trainable):
     def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if training is None:
             training = _CTX.training
+        if inputs is None or isinstance(inputs, (str, bytes)):  # before build guesses a shape
+            raise TypeError(f"{self.name} ({type(self).__name__}): inputs must be a tensor or "
+                            f"array of numbers, got {type(inputs).__name__}")
         if isinstance(inputs, np.ndarray):
             inputs = Tensor._wrap(inputs)
         elif isinstance(inputs, (list, tuple)) and not any(
