@@ -462,6 +462,31 @@ def _has_slot(opt: Any, w: Any, n: str) -> bool:
     return True
 
 
+INIT_SHAPES = (((2, 3), True), ((3, 3, 2, 4), True), ((2, -1), False), ((2.5, 1), False),
+               ("a", False), (None, False), ((2, "3"), False))
+INIT_DTYPES = ((None, True), ("float32", True), ("float64", True), ("complex64", False),
+               ("nope", False), (object, False))
+
+
+def initializer_case(name: str, spec: Spec, shape: Any, dtype: Any, shape_ok: bool,
+                     dtype_ok: bool, tally: Tally) -> str:
+    init = spec.make()
+    if isinstance(init, initializers.Constant | initializers.Zeros | initializers.Ones):
+        dtype_ok = dtype_ok or dtype == "int32"  # constant values may be integers (Keras too)
+    valid = shape_ok and dtype_ok
+    rng = tg.random.generator()
+
+    def state() -> Any:
+        return repr(rng.bit_generator.state)
+
+    kind, why = outcome(lambda: np.asarray(init(shape, dtype)), valid, spec.who, state)
+    return tally.add(kind, f"{name}()({shape!r}, {dtype!r}): {why}")
+
+
+INITIALIZERS = sorted(n for n, sp in OTHERS.items() if isinstance(sp.make, type)
+                      and issubclass(sp.make, initializers.Initializer))
+
+
 def function_case(name: str, fn: Callable, pair: tuple, valid: bool, who: tuple[str, ...],
                   tally: Tally) -> str:
     kind, why = outcome(lambda: fn(*pair), valid, who)
@@ -484,6 +509,10 @@ def run_grid(tally: Tally) -> Tally:
     for name, spec in OPTIMIZERS.items():
         for make_pairs, valid, label in gradient_cases():
             apply_case(name, spec, make_pairs, valid, label, tally)
+    for name in INITIALIZERS:
+        for shape, shape_ok in INIT_SHAPES:
+            for dtype, dtype_ok in (*INIT_DTYPES, ("int32", False)):
+                initializer_case(name, OTHERS[name], shape, dtype, shape_ok, dtype_ok, tally)
     for name, (fn, good, who) in FUNCTIONS.items():
         function_case(name, fn, good, True, who, tally)
         for pair in BAD_PAIRS:
@@ -529,13 +558,19 @@ def test_drawn_constructor_arguments(case, tmp_path, monkeypatch):
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
-def test_drawn_layer_calls_and_gradients(data):
+def test_drawn_layer_initializer_and_optimizer_calls(data):
     tally = Tally()
-    if data.draw(st.booleans(), label="layer?"):
+    what = data.draw(st.sampled_from(["layer", "optimizer", "initializer"]), label="what")
+    if what == "layer":
         name = data.draw(st.sampled_from(sorted(LAYERS)), label="layer")
         spec = LAYERS[name]
         inputs, valid, label = data.draw(st.sampled_from(layer_inputs(spec)), label="input")
         layer_call_case(name, spec, inputs, valid, label, tally)
+    elif what == "initializer":
+        name = data.draw(st.sampled_from(INITIALIZERS), label="initializer")
+        shape, shape_ok = data.draw(st.sampled_from(INIT_SHAPES), label="shape")
+        dtype, dtype_ok = data.draw(st.sampled_from((*INIT_DTYPES, ("int32", False))))
+        initializer_case(name, OTHERS[name], shape, dtype, shape_ok, dtype_ok, tally)
     else:
         name = data.draw(st.sampled_from(sorted(OPTIMIZERS)), label="optimizer")
         make_pairs, valid, label = data.draw(st.sampled_from(gradient_cases()), label="grads")
