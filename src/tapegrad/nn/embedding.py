@@ -30,7 +30,7 @@ class Embedding(Module):
                  embeddings_regularizer: Any = None, input_length: int | None = None,
                  **kwargs: Any):
         if input_length is not None and "input_shape" not in kwargs:
-            kwargs["input_shape"] = (input_length,)
+            kwargs["input_shape"] = (_args.count(input_length, "Embedding", "input_length"),)
         super().__init__(**kwargs)
         self.input_dim = _args.count(input_dim, "Embedding", "input_dim")
         self.output_dim = _args.count(output_dim, "Embedding", "output_dim")

@@ -33,7 +33,7 @@ class Dense(Module):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_dim: int | None = None, **kwargs: Any):
         if input_dim is not None and "input_shape" not in kwargs:
-            kwargs["input_shape"] = (input_dim,)
+            kwargs["input_shape"] = (_args.count(input_dim, "Dense", "input_dim"),)
         super().__init__(**kwargs)
         self.units = _args.count(units, "Dense", "units")
         self.activation = _args.resolved(_activations.get, activation, "Dense", "activation")
