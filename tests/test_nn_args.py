@@ -187,3 +187,20 @@ def test_l1_l2_defaults_follow_keras_3():
 def test_accuracy_of_non_arrays_is_a_clear_error(y_true, y_pred, err):
     with pytest.raises(err, match="^accuracy: "):
         tg.metrics.accuracy(y_true, y_pred)
+
+
+def test_zero_dimensional_arrays_and_tensors_are_numbers():
+    assert opt.SGD(np.array(0.5)).learning_rate == 0.5
+    assert opt.SGD(tg.tensor(0.25)).learning_rate == 0.25
+    with pytest.raises(TypeError, match="^SGD: learning_rate"):
+        opt.SGD(np.array([0.5]))
+
+
+def test_a_learning_rate_scheduler_returning_nan_names_itself():
+    o = opt.SGD(0.1)
+    cbs = tg.callbacks.CallbackList([tg.callbacks.LearningRateScheduler(lambda e: float("nan"))],
+                                    variables=[tg.Variable(1.0)], optimizer=o)
+    with pytest.raises(ValueError, match="^LearningRateScheduler: the schedule's rate for "
+                                         "epoch 0 must be"):
+        cbs.on_epoch_begin(0)
+    assert o.learning_rate == 0.1

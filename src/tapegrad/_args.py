@@ -61,8 +61,8 @@ def number(value: Any, who: str, what: str, low: float | None = None,
     ValueError: SGD: learning_rate must be a finite number >= 0, got nan
     """
     expected = _interval(low, high, low_open, high_open)
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or isinstance(value, np.ndarray)):
+    value = _scalar(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{who}: {what} must be {expected}, got {_got(value)}")
     v = float(value)
     ok = math.isfinite(v)
@@ -73,6 +73,17 @@ def number(value: Any, who: str, what: str, low: float | None = None,
     if not ok:
         raise ValueError(f"{who}: {what} must be {expected}, got {value!r}")
     return v
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d real ndarray or Tensor as its NumPy scalar (so `np.array(0.1)` is a number)."""
+    from tapegrad.tensor import Tensor
+
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return value[()]
+    return value
 
 
 def probability(value: Any, who: str, what: str) -> float:

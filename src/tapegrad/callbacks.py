@@ -422,7 +422,9 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, opt.learning_rate)
         except TypeError:
             lr = self.schedule(epoch)
-        opt.learning_rate = float(lr)
+        lr = _args.number(lr, "LearningRateScheduler", f"the schedule's rate for epoch {epoch}",
+                          0.0)
+        opt.learning_rate = lr
         if self.verbose:
             print(f"Epoch {epoch + 1}: learning rate {float(lr):.6g}")
 
