@@ -289,7 +289,8 @@ def test_regularizer_values():
     reg = tg.regularizers
     assert float(reg.l2()(tg.tensor(w))) == pytest.approx(0.01 * 5.25)
     assert float(reg.l1()(tg.tensor(w))) == pytest.approx(0.01 * 3.5)
-    assert float(reg.l1_l2()(tg.tensor(w))) == pytest.approx(0.01 * 3.5 + 0.01 * 5.25)
+    assert float(reg.l1_l2(0.01, 0.01)(tg.tensor(w))) == pytest.approx(0.01 * 3.5 + 0.01 * 5.25)
+    assert float(reg.l1_l2()(tg.tensor(w))) == 0.0  # Keras 3 defaults: l1=l2=0.0
     assert float(reg.L1L2(l2=0.1)(tg.tensor(w))) == pytest.approx(0.525)
     assert float(reg.L1L2()(tg.tensor(w))) == 0.0
     assert isinstance(reg.get("l2"), reg.L2) and reg.get("l2").l2 == 0.01

@@ -31,11 +31,15 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
+import string
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from tapegrad import _args
 
 __all__ = [
     "Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint",
@@ -94,10 +98,9 @@ class _VariablesModel:
             v.assign(w)
 
     def save_weights(self, path: str) -> None:
-        from tapegrad.nn.weights import write_npz
+        from tapegrad.nn.weights import save_variables
 
-        write_npz(path, {(v.name or f"variable_{i}"): v.numpy()
-                         for i, v in enumerate(self.variables)})
+        save_variables(self.variables, path)  # every variable, even two of the same name
 
 
 class CallbackList(Callback):
@@ -117,7 +120,13 @@ class CallbackList(Callback):
                  params: dict[str, Any] | None = None):
         super().__init__()
         if model is None and variables is not None:
-            model = _VariablesModel(variables)
+            model = _VariablesModel(_variable_list(variables, "CallbackList"))
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        elif callbacks is not None and (isinstance(callbacks, (str, bytes)) or not isinstance(
+                callbacks, Sequence)):
+            raise TypeError(f"CallbackList: callbacks must be a list of Callback objects, got "
+                            f"{type(callbacks).__name__}")
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -197,6 +206,25 @@ class History(Callback):
         return f"<tg.callbacks.History epochs={len(self.epoch)} keys={list(self.history)}>"
 
 
+def _variable_list(variables: Any, who: str) -> list[Any]:
+    from tapegrad.tensor import Variable
+
+    if isinstance(variables, Variable):
+        return [variables]
+    if isinstance(variables, (str, bytes)) or not isinstance(variables, Sequence) or not all(
+            isinstance(v, Variable) for v in variables):
+        raise TypeError(f"{who}: variables must be a list of tg.Variable, got "
+                        f"{type(variables).__name__}")
+    return list(variables)
+
+
+def _monitor(monitor: Any, who: str) -> str:
+    if not isinstance(monitor, str):
+        raise TypeError(f"{who}: monitor must be the name of a logged value such as "
+                        f"'val_loss', got {monitor!r}")
+    return monitor
+
+
 def _resolve_mode(mode: str, monitor: str, who: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -218,9 +246,9 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", restore_best_weights: bool = False):
         super().__init__()
-        self.monitor = monitor
-        self.min_delta = abs(min_delta)
-        self.patience = patience
+        self.monitor = _monitor(monitor, "EarlyStopping")
+        self.min_delta = abs(_args.number(min_delta, "EarlyStopping", "min_delta"))
+        self.patience = _args.count(patience, "EarlyStopping", "patience", minimum=0)
         self.verbose = verbose
         self.mode = _resolve_mode(mode, monitor, "EarlyStopping")
         self.restore_best_weights = restore_best_weights
@@ -267,25 +295,47 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the weights (`model.save_weights`) after every epoch, or only when `monitor`
     improved with `save_best_only=True`. `filepath` may contain `{epoch}` and log keys,
-    e.g. "ckpt_{epoch:02d}_{val_loss:.3f}.npz" (epochs counted from 1).
+    e.g. "ckpt_{epoch:02d}_{val_loss:.3f}.npz" (epochs counted from 1); missing folders are
+    created. Positional braces such as a folder named "run{1}/" are kept as written. A key that
+    is not logged raises ValueError naming it: at the start of training for `val_*` keys when
+    the driver's params say there is no validation data (`params["do_validation"]`), else at
+    the first epoch end.
 
     >>> ModelCheckpoint("best.npz", save_best_only=True).monitor
     'val_loss'
+    >>> ModelCheckpoint("run{1}/w.{epoch:02d}.npz").path_for(0, {})
+    'run{1}/w.01.npz'
     """
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, mode: str = "auto"):
         super().__init__()
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: filepath must be a path (str or os.PathLike), "
+                            f"got {filepath!r}")
         self.filepath = os.fspath(filepath)
-        self.monitor = monitor
+        self._fields = _template_fields(self.filepath, "ModelCheckpoint")
+        self.monitor = _monitor(monitor, "ModelCheckpoint")
         self.verbose = verbose
-        self.save_best_only = save_best_only
+        self.save_best_only = bool(save_best_only)
         self.mode = _resolve_mode(mode, monitor, "ModelCheckpoint")
         self.best = math.inf if self.mode == "min" else -math.inf
 
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        if self.params.get("do_validation") is False:
+            needs = [f for f in self._fields if f.startswith("val_")]
+            if needs:
+                raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} uses {needs}, "
+                                 f"but training has no validation data; pass validation_data "
+                                 f"or validation_split to fit, or drop those fields")
+
+    def path_for(self, epoch: int, logs: Logs) -> str:
+        """The file name for `epoch` (counted from 0) and these logs."""
+        return _format_path(self.filepath, {**logs, "epoch": epoch + 1}, "ModelCheckpoint")
+
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        path = self.path_for(epoch, logs)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -301,6 +351,46 @@ class ModelCheckpoint(Callback):
             print(f"Epoch {epoch + 1}: saved weights to {path}")
 
 
+_FORMATTER = string.Formatter()
+
+
+def _template_fields(template: str, who: str) -> list[str]:
+    """The names a path template uses ({epoch}, {val_loss:.3f}); positional fields ({}, {1})
+    are not names: they stay as written."""
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as e:
+        raise ValueError(f"{who}: filepath {template!r} is not a valid template ({e}); write a "
+                         f"literal brace as {{{{ or }}}}") from e
+    return [re.split(r"[.\[]", f, maxsplit=1)[0] for _, f, _, _ in parsed
+            if f and not f.isdigit()]
+
+
+def _format_path(template: str, values: dict[str, Any], who: str) -> str:
+    out = []
+    for literal, field, spec, conversion in _FORMATTER.parse(template):
+        out.append(literal)
+        if field is None:
+            continue
+        if field == "" or field.isdigit():  # e.g. a folder named run{1}/: kept literally
+            out.append("{" + field + (f"!{conversion}" if conversion else "")
+                       + (f":{spec}" if spec else "") + "}")
+            continue
+        root = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if root not in values:
+            hint = " (val_* keys need validation data in fit)" if root.startswith("val_") else ""
+            raise ValueError(f"{who}: filepath {template!r} needs {root!r}, which is not in the "
+                             f"logs (available: {sorted(values)}){hint}")
+        try:
+            obj, _ = _FORMATTER.get_field(field, (), values)
+            out.append(_FORMATTER.format_field(_FORMATTER.convert_field(obj, conversion),
+                                               spec or ""))
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+            raise ValueError(f"{who}: cannot format {{{field}:{spec}}} of filepath {template!r} "
+                             f"with {values[root]!r}: {e}") from e
+    return "".join(out)
+
+
 class LearningRateScheduler(Callback):
     """At each epoch start set `optimizer.learning_rate = schedule(epoch, lr)` (or
     `schedule(epoch)` for a one-argument function); the rate is logged as "learning_rate".
@@ -312,6 +402,9 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0):
         super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be a function "
+                            f"schedule(epoch, lr) -> lr, got {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
 
@@ -329,7 +422,9 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, opt.learning_rate)
         except TypeError:
             lr = self.schedule(epoch)
-        opt.learning_rate = float(lr)
+        lr = _args.number(lr, "LearningRateScheduler", f"the schedule's rate for epoch {epoch}",
+                          0.0)
+        opt.learning_rate = lr
         if self.verbose:
             print(f"Epoch {epoch + 1}: learning rate {float(lr):.6g}")
 
@@ -359,7 +454,9 @@ class TerminateOnNaN(Callback):
 
 class CSVLogger(Callback):
     """Write one CSV row per epoch: "epoch" then the log keys in sorted order (a header first,
-    unless appending to a non-empty file).
+    unless appending to a non-empty file). Each row is flushed as it is written, but the file is
+    an append-only log, not written atomically: a process killed mid-write may leave a torn last
+    line (the rows before it are intact).
 
     >>> CSVLogger("training.csv").separator
     ','
@@ -367,9 +464,15 @@ class CSVLogger(Callback):
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"CSVLogger: filename must be a path (str or os.PathLike), got "
+                            f"{filename!r}")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger: separator must be a single character, got "
+                             f"{separator!r}")
         self.filename = os.fspath(filename)
         self.separator = separator
-        self.append = append
+        self.append = bool(append)
         self._file: Any = None
         self._writer: Any = None
         self._keys: list[str] | None = None
@@ -422,7 +525,8 @@ class GradientNormLogger(Callback):
 
     def __init__(self, variables: Sequence[Any] | None = None):
         super().__init__()
-        self.variables = variables
+        self.variables = (None if variables is None
+                          else _variable_list(variables, "GradientNormLogger"))
         self._handles: list[Any] = []
         self._totals: dict[str, list[float]] = {}
 

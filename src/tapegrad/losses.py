@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.config import Configurable
 from tapegrad.state import name_scope
 from tapegrad.tensor import Tensor, as_tensor
@@ -32,12 +32,19 @@ __all__ = [
 EPSILON = 1e-7
 
 
+def _input(x: Any, name: str, what: str) -> Tensor:
+    try:
+        return as_tensor(x)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name}: {what}: {e}") from e
+
+
 def _pair(y_true: Any, y_pred: Any, name: str) -> tuple[Tensor, Tensor]:
     """y_pred as a float Tensor, y_true cast to its dtype and shaped like it."""
-    y_pred = as_tensor(y_pred)
+    y_pred = _input(y_pred, name, "y_pred")
     if y_pred.dtype.kind != "f":
         y_pred = ops.astype(y_pred, np.float32)
-    y_true = as_tensor(y_true)
+    y_true = _input(y_true, name, "y_true")
     if y_true.dtype != y_pred.dtype:
         y_true = Tensor._wrap(y_true.numpy().astype(y_pred.dtype))
     ts, ps = y_true.shape, y_pred.shape
@@ -141,10 +148,10 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
     >>> round(float(sparse_categorical_crossentropy([1], tg.tensor([[0.2, 0.8]]))), 4)
     0.2231
     """
-    y_pred = as_tensor(y_pred)
+    y_pred = _input(y_pred, "sparse_categorical_crossentropy", "y_pred")
     if y_pred.dtype.kind != "f":
         y_pred = ops.astype(y_pred, np.float32)
-    labels = np.asarray(as_tensor(y_true).numpy())
+    labels = np.asarray(_input(y_true, "sparse_categorical_crossentropy", "y_true").numpy())
     ps = y_pred.shape
     if len(ps) < 1:
         raise ValueError("sparse_categorical_crossentropy: y_pred must have a class axis")
@@ -240,7 +247,7 @@ class Huber(Loss):
     name = "huber"
 
     def __init__(self, delta: float = 1.0):
-        self.delta = float(delta)
+        self.delta = _args.number(delta, "Huber", "delta", 0.0, low_open=True)
 
     def call(self, y_true, y_pred):
         return huber(y_true, y_pred, self.delta)

@@ -22,8 +22,26 @@ __all__ = [
 ]
 
 
-def _np(x: Any) -> np.ndarray:
-    return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+def _np(x: Any, name: str = "metric", what: str = "y") -> np.ndarray:
+    """`x` as a numeric ndarray, or a TypeError/ValueError naming the metric and the argument."""
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if x is None or isinstance(x, (str, bytes, dict, set)):
+        raise TypeError(f"{name}: {what} must be an array of numbers, got {type(x).__name__}")
+    try:
+        a = np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"{name}: {what} is ragged (rows of different lengths): {e}") from e
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: {what} must be numbers, got dtype {a.dtype}")
+    return a
+
+
+def _pair(y_true: Any, y_pred: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    t, p = _np(y_true, name, "y_true"), _np(y_pred, name, "y_pred")
+    if p.size == 0:
+        raise ValueError(f"{name}: y_pred is empty (shape {p.shape}); a metric needs samples")
+    return t, p
 
 
 def _match(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> np.ndarray:
@@ -42,8 +60,8 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     >>> binary_accuracy([1, 0, 1], [0.9, 0.2, 0.4])
     0.6666666666666666
     """
-    p = _np(y_pred)
-    t = _match(_np(y_true), p, "binary_accuracy")
+    t, p = _pair(y_true, y_pred, "binary_accuracy")
+    t = _match(t, p, "binary_accuracy")
     return float(np.mean((p > threshold) == (t > 0.5)))
 
 
@@ -53,7 +71,7 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> float:
     >>> categorical_accuracy([[0, 1], [1, 0]], [[0.3, 0.7], [0.4, 0.6]])
     0.5
     """
-    t, p = _np(y_true), _np(y_pred)
+    t, p = _pair(y_true, y_pred, "categorical_accuracy")
     if t.shape != p.shape:
         raise ValueError(f"categorical_accuracy: one-hot y_true of shape {t.shape} does not "
                          f"match y_pred of shape {p.shape}")
@@ -66,7 +84,10 @@ def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> float:
     >>> sparse_categorical_accuracy([1, 0], [[0.3, 0.7], [0.4, 0.6]])
     0.5
     """
-    t, p = _np(y_true), _np(y_pred)
+    t, p = _pair(y_true, y_pred, "sparse_categorical_accuracy")
+    if p.ndim == 0:
+        raise ValueError("sparse_categorical_accuracy: y_pred must have a class axis, got a "
+                         "scalar")
     if t.shape == p.shape[:-1] + (1,):
         t = t.reshape(p.shape[:-1])
     if t.shape != p.shape[:-1]:
@@ -81,7 +102,7 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     >>> accuracy([2, 0], [[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]])
     1.0
     """
-    t, p = _np(y_true), _np(y_pred)
+    t, p = _pair(y_true, y_pred, "accuracy")
     if p.ndim == 0 or p.ndim == 1 or p.shape[-1] == 1:
         return binary_accuracy(t, p)
     if t.shape == p.shape:
@@ -95,8 +116,8 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> float:
     >>> mean_absolute_error([1.0, 2.0], [1.5, 2.5])
     0.5
     """
-    p = _np(y_pred)
-    return float(np.mean(np.abs(p - _match(_np(y_true), p, "mean_absolute_error"))))
+    t, p = _pair(y_true, y_pred, "mean_absolute_error")
+    return float(np.mean(np.abs(p - _match(t, p, "mean_absolute_error"))))
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> float:
@@ -105,8 +126,8 @@ def mean_squared_error(y_true: Any, y_pred: Any) -> float:
     >>> mean_squared_error([1.0, 2.0], [1.5, 3.0])
     0.625
     """
-    p = _np(y_pred)
-    return float(np.mean((p - _match(_np(y_true), p, "mean_squared_error")) ** 2))
+    t, p = _pair(y_true, y_pred, "mean_squared_error")
+    return float(np.mean((p - _match(t, p, "mean_squared_error")) ** 2))
 
 
 mae = mean_absolute_error

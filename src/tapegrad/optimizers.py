@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import _args
 from tapegrad.config import lookup
 from tapegrad.tape import GradientTape
 from tapegrad.tensor import Tensor, Variable
@@ -43,6 +44,10 @@ def _rebind(var: Variable, value: np.ndarray) -> None:
         value = value.astype(var._value.dtype)
     var._value = value
     var._version += 1
+
+
+def _label(v: Variable) -> str:
+    return repr(v.name) if v.name else f"<unnamed, shape {v.shape}>"
 
 
 class Optimizer:
@@ -61,19 +66,22 @@ class Optimizer:
                  clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, weight_decay: float | None = None,
                  name: str | None = None):
+        who = type(self).__name__
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
-            raise ValueError(f"{type(self).__name__}: set at most one of clipnorm, clipvalue and "
+            raise ValueError(f"{who}: set at most one of clipnorm, clipvalue and "
                              f"global_clipnorm")
-        for kw, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
-                      ("global_clipnorm", global_clipnorm)):
-            if v is not None and not v > 0:
-                raise ValueError(f"{type(self).__name__}: {kw} must be positive, got {v}")
+        clip = {kw: None if v is None else _args.number(v, who, kw, 0.0, low_open=True)
+                for kw, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                              ("global_clipnorm", global_clipnorm))}
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{who}: name must be a string, got {name!r}")
         self.learning_rate = learning_rate
-        self.clipnorm = clipnorm
-        self.clipvalue = clipvalue
-        self.global_clipnorm = global_clipnorm
-        self.weight_decay = weight_decay
-        self.name = name or type(self).__name__.lower()
+        self.clipnorm = clip["clipnorm"]
+        self.clipvalue = clip["clipvalue"]
+        self.global_clipnorm = clip["global_clipnorm"]
+        self.weight_decay = (None if weight_decay is None
+                             else _args.number(weight_decay, who, "weight_decay", 0.0))
+        self.name = name or who.lower()
         self.iterations = 0
         self._slots: dict[int, tuple[Variable, Slots]] = {}
 
@@ -87,10 +95,7 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value: float | Callable[[int], float]) -> None:
         if not callable(value):
-            value = float(value)
-            if not value >= 0:
-                raise ValueError(f"{type(self).__name__}: learning_rate must be >= 0, "
-                                 f"got {value}")
+            value = _args.number(value, type(self).__name__, "learning_rate", 0.0)
         self._learning_rate = value
 
     @property
@@ -119,25 +124,35 @@ class Optimizer:
         """Apply one update from `(gradient, variable)` pairs, e.g. `zip(grads, model_vars)`.
 
         None gradients are skipped with a warning naming the variables; if every gradient is
-        None this raises ValueError (the loss does not depend on the variables).
+        None this raises ValueError (the loss does not depend on the variables). Every pair is
+        checked before anything changes: a rejected call leaves variables, slots and
+        `iterations` as they were. Only floating Variables can be trained (an int Variable
+        would be silently truncated): others raise TypeError.
         """
+        where = f"{type(self).__name__}.apply_gradients"
+        if grads_and_vars is None or isinstance(grads_and_vars, (str, bytes, dict, Tensor,
+                                                                 np.ndarray)):
+            raise TypeError(f"{where}: expected an iterable of (gradient, Variable) pairs such "
+                            f"as zip(grads, model.trainable_variables), got "
+                            f"{type(grads_and_vars).__name__}")
         pairs = list(grads_and_vars)
         grads, vars_, missing = [], [], []
-        for g, v in pairs:
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"{where}: expected (gradient, Variable) pairs, got "
+                                f"{type(pair).__name__} {pair!r:.60}")
+            g, v = pair
             if not isinstance(v, Variable):
-                raise TypeError(f"{type(self).__name__}.apply_gradients: expected "
-                                f"(gradient, Variable) pairs, got a {type(v).__name__} "
-                                f"where the variable should be")
+                raise TypeError(f"{where}: expected (gradient, Variable) pairs, got a "
+                                f"{type(v).__name__} where the variable should be")
             if g is None:
                 missing.append(v)
                 continue
-            g = g._value if isinstance(g, Tensor) else np.asarray(g)
-            if g.shape != v._value.shape:
-                raise ValueError(f"{type(self).__name__}.apply_gradients: gradient of shape "
-                                 f"{g.shape} does not match variable {v.name!r} of shape "
-                                 f"{v.shape}")
-            if g.dtype != v._value.dtype:
-                g = g.astype(v._value.dtype)
+            if v._value.dtype.kind != "f":
+                raise TypeError(f"{where}: variable {_label(v)} has dtype {v.dtype}; only "
+                                f"floating Variables can be trained (create it from floats, "
+                                f"e.g. tg.Variable([1.0, 2.0]), or with dtype='float32')")
+            g = self._gradient_array(g, v, where)
             grads.append(g)
             vars_.append(v)
         if not grads:
@@ -149,8 +164,11 @@ class Optimizer:
             names = [v.name or f"<unnamed {v.shape}>" for v in missing]
             warnings.warn(f"Gradients do not exist for variables {names} when minimizing the "
                           f"loss; they were not updated.", stacklevel=2)
-        grads = self._clip(grads)
         lr = self.learning_rate
+        if callable(self._learning_rate):
+            lr = _args.number(lr, type(self).__name__, "learning_rate (from the schedule at "
+                              f"step {self.iterations})", 0.0)
+        grads = self._clip(grads)
         wd = self.weight_decay
         slots_of = self._slots
         for g, v in zip(grads, vars_):
@@ -162,6 +180,25 @@ class Optimizer:
                 w = w - (lr * wd) * w
             _rebind(v, self._step(w, g, entry[1], lr))
         self.iterations += 1
+
+    @staticmethod
+    def _gradient_array(g: Any, v: Variable, where: str) -> np.ndarray:
+        """The gradient as an ndarray of the variable's shape and dtype, or a clear error."""
+        if isinstance(g, Tensor):
+            g = g._value
+        else:
+            try:
+                g = np.asarray(g)
+            except ValueError as e:
+                raise ValueError(f"{where}: the gradient of {_label(v)} is ragged (nested lists "
+                                 f"of different lengths): {e}") from e
+        if g.dtype.kind not in "fiub":
+            raise TypeError(f"{where}: the gradient of {_label(v)} has dtype {g.dtype}; expected "
+                            f"numbers (a float array or Tensor)")
+        if g.shape != v._value.shape:
+            raise ValueError(f"{where}: gradient of shape {g.shape} does not match variable "
+                             f"{_label(v)} of shape {v.shape}")
+        return g.astype(v._value.dtype) if g.dtype != v._value.dtype else g
 
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         if self.clipnorm is not None:
@@ -224,10 +261,8 @@ class SGD(Optimizer):
     def __init__(self, learning_rate: float | Callable = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, **kwargs: Any):
         super().__init__(learning_rate, **kwargs)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
-        self.momentum = float(momentum)
-        self.nesterov = nesterov
+        self.momentum = _args.number(momentum, type(self).__name__, "momentum", 0.0, 1.0)
+        self.nesterov = bool(nesterov)
 
     def _new_slots(self, w: np.ndarray) -> Slots:
         return {"momentum": np.zeros_like(w)} if self.momentum else {}
@@ -270,8 +305,9 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate: float | Callable = 0.001,
                  initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs: Any):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        self.epsilon = float(epsilon)
+        self.initial_accumulator_value = _args.number(initial_accumulator_value, "Adagrad",
+                                                      "initial_accumulator_value", 0.0)
+        self.epsilon = _args.number(epsilon, "Adagrad", "epsilon", 0.0)
 
     def _new_slots(self, w: np.ndarray) -> Slots:
         return {"accumulator": np.full_like(w, self.initial_accumulator_value)}
@@ -297,10 +333,10 @@ class RMSprop(Optimizer):
                  momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
                  **kwargs: Any):
         super().__init__(learning_rate, **kwargs)
-        self.rho = float(rho)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.centered = centered
+        self.rho = _args.number(rho, "RMSprop", "rho", 0.0, 1.0)
+        self.momentum = _args.number(momentum, "RMSprop", "momentum", 0.0, 1.0)
+        self.epsilon = _args.number(epsilon, "RMSprop", "epsilon", 0.0)
+        self.centered = bool(centered)
 
     def _new_slots(self, w: np.ndarray) -> Slots:
         slots = {"velocity": np.zeros_like(w)}
@@ -348,10 +384,11 @@ class Adam(Optimizer):
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
                  **kwargs: Any):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
-        self.amsgrad = amsgrad
+        who = type(self).__name__
+        self.beta_1 = _args.number(beta_1, who, "beta_1", 0.0, 1.0, high_open=True)
+        self.beta_2 = _args.number(beta_2, who, "beta_2", 0.0, 1.0, high_open=True)
+        self.epsilon = _args.number(epsilon, who, "epsilon", 0.0)
+        self.amsgrad = bool(amsgrad)
 
     def _new_slots(self, w: np.ndarray) -> Slots:
         slots = {"m": np.zeros_like(w), "v": np.zeros_like(w)}
@@ -387,7 +424,7 @@ class AdamW(Adam):
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
                  amsgrad: bool = False, **kwargs: Any):
         if weight_decay is None:
-            raise ValueError("AdamW: weight_decay must be a number (use Adam for no decay)")
+            raise TypeError("AdamW: weight_decay must be a number (use Adam for no decay)")
         super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                          amsgrad=amsgrad, weight_decay=weight_decay, **kwargs)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from tapegrad import _args
+
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay"]
 
 
@@ -43,12 +45,12 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False):
-        if decay_steps <= 0:
-            raise ValueError(f"ExponentialDecay: decay_steps must be positive, got {decay_steps}")
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = decay_steps
-        self.decay_rate = float(decay_rate)
-        self.staircase = staircase
+        who = "ExponentialDecay"
+        self.initial_learning_rate = _args.number(initial_learning_rate, who,
+                                                  "initial_learning_rate", 0.0)
+        self.decay_steps = _args.count(decay_steps, who, "decay_steps")
+        self.decay_rate = _args.number(decay_rate, who, "decay_rate", 0.0, low_open=True)
+        self.staircase = bool(staircase)
 
     def __call__(self, step: int) -> float:
         p = step / self.decay_steps
@@ -71,6 +73,12 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     """
 
     def __init__(self, boundaries: Sequence[int], values: Sequence[float]):
+        who = "PiecewiseConstantDecay"
+        for what, seq in (("boundaries", boundaries), ("values", values)):
+            if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
+                raise TypeError(f"{who}: {what} must be a list, got {type(seq).__name__}")
+        boundaries = [_args.count(b, who, "boundaries", minimum=0) for b in boundaries]
+        values = [_args.number(v, who, "values", 0.0) for v in values]
         if len(values) != len(boundaries) + 1:
             raise ValueError(f"PiecewiseConstantDecay: need len(values) == len(boundaries) + 1, "
                              f"got {len(values)} values and {len(boundaries)} boundaries")
@@ -78,7 +86,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise ValueError(f"PiecewiseConstantDecay: boundaries must be increasing, "
                              f"got {list(boundaries)}")
         self.boundaries = list(boundaries)
-        self.values = [float(v) for v in values]
+        self.values = values
 
     def __call__(self, step: int) -> float:
         for b, v in zip(self.boundaries, self.values):

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tapegrad import ops
+import numpy as np
+
+from tapegrad import _args, ops
 from tapegrad.nn import activations as _activations
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
@@ -50,17 +52,17 @@ class _Conv(Module):
         super().__init__(**kwargs)
         who = type(self).__name__
         _channels_last(data_format, who)
-        if int(filters) < 1:
-            raise ValueError(f"{who}: filters must be a positive integer, got {filters!r}")
-        if not isinstance(padding, str) or padding.lower() not in self.paddings:
-            raise ValueError(f"{who}: padding must be one of {self.paddings}, got {padding!r}")
-        self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, self.rank)
-        self.strides = _tuple(strides, self.rank)
-        self.dilation_rate = _tuple(dilation_rate, self.rank)
-        self.padding = padding.lower()
-        self.activation = _activations.get(activation)
+        self.filters = _args.count(filters, who, "filters")
+        self.padding = _padding(padding, self.paddings, who)
+        self.kernel_size = _tuple(kernel_size, self.rank, who, "kernel_size")
+        self.strides = _tuple(strides, self.rank, who, "strides")
+        self.dilation_rate = _tuple(dilation_rate, self.rank, who, "dilation_rate")
+        self.activation = _args.resolved(_activations.get, activation, who, "activation")
         self.use_bias = bool(use_bias)
+        _args.weight_args(self, kernel_initializer=kernel_initializer,
+                          bias_initializer=bias_initializer,
+                          kernel_regularizer=kernel_regularizer,
+                          bias_regularizer=bias_regularizer)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
 
@@ -73,6 +75,7 @@ class _Conv(Module):
                                      self.bias_regularizer) if self.use_bias else None)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         check_rank(self, inputs.shape, self.rank + 2, "(batch, ..., channels)")
         s = self.strides if self.rank == 2 else self.strides[0]
         d = self.dilation_rate if self.rank == 2 else self.dilation_rate[0]
@@ -82,11 +85,23 @@ class _Conv(Module):
         return self.activation(y)
 
 
-def _tuple(v: Any, n: int) -> tuple[int, ...]:
-    t = (int(v),) * n if isinstance(v, int) else tuple(int(a) for a in v)
-    if len(t) != n or min(t) < 1:
-        raise ValueError(f"expected a positive int or a tuple of {n} positive ints, got {v!r}")
-    return t
+def _tuple(v: Any, n: int, who: str, what: str) -> tuple[int, ...]:
+    """A positive int or `n` of them, as an n-tuple (Keras's kernel_size/strides/... rule)."""
+    expected = f"a positive int or a tuple of {n} positive ints"
+    items = v if isinstance(v, (list, tuple)) else (v,) * n
+    if len(items) != n or any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (
+            int, np.integer)) for a in items):
+        raise (ValueError if isinstance(v, (list, tuple)) and len(items) != n else TypeError)(
+            f"{who}: {what} must be {expected}, got {v!r}")
+    if min(items) < 1:
+        raise ValueError(f"{who}: {what} must be {expected}, got {v!r}")
+    return tuple(int(a) for a in items)
+
+
+def _padding(padding: Any, allowed: tuple[str, ...], who: str) -> str:
+    if not isinstance(padding, str) or padding.lower() not in allowed:
+        raise ValueError(f"{who}: padding must be one of {allowed}, got {padding!r}")
+    return padding.lower()
 
 
 class Conv2D(_Conv):
@@ -119,12 +134,14 @@ def _depthwise_args(layer: Module, data_format: Any, kernel_size: Any, strides: 
                     dilation_rate: Any, padding: str, depth_multiplier: int, activation: Any,
                     use_bias: bool) -> None:
     """The arguments DepthwiseConv2D and SeparableConv2D share, checked and stored."""
-    _channels_last(data_format, type(layer).__name__)
-    layer.kernel_size = _tuple(kernel_size, 2)
-    layer.strides, layer.dilation_rate = _tuple(strides, 2), _tuple(dilation_rate, 2)
-    layer.padding = padding
-    layer.depth_multiplier = int(depth_multiplier)
-    layer.activation = _activations.get(activation)
+    who = type(layer).__name__
+    _channels_last(data_format, who)
+    layer.kernel_size = _tuple(kernel_size, 2, who, "kernel_size")
+    layer.strides = _tuple(strides, 2, who, "strides")
+    layer.dilation_rate = _tuple(dilation_rate, 2, who, "dilation_rate")
+    layer.padding = _padding(padding, ("valid", "same"), who)
+    layer.depth_multiplier = _args.count(depth_multiplier, who, "depth_multiplier")
+    layer.activation = _args.resolved(_activations.get, activation, who, "activation")
     layer.use_bias = bool(use_bias)
 
 
@@ -145,6 +162,10 @@ class DepthwiseConv2D(Module):
         super().__init__(**kwargs)
         _depthwise_args(self, data_format, kernel_size, strides, dilation_rate, padding,
                         depth_multiplier, activation, use_bias)
+        _args.weight_args(self, depthwise_initializer=depthwise_initializer,
+                          bias_initializer=bias_initializer,
+                          depthwise_regularizer=depthwise_regularizer,
+                          bias_regularizer=bias_regularizer)
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
         self.depthwise_regularizer, self.bias_regularizer = depthwise_regularizer, bias_regularizer
 
@@ -158,6 +179,7 @@ class DepthwiseConv2D(Module):
                                      self.bias_regularizer) if self.use_bias else None)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         check_rank(self, inputs.shape, 4, "(batch, h, w, channels)")
         y = run_op(self, ops.depthwise_conv2d, inputs, self.depthwise_kernel, self.strides,
                    self.padding, self.dilation_rate)
@@ -186,7 +208,10 @@ class SeparableConv2D(Module):
         super().__init__(**kwargs)
         _depthwise_args(self, data_format, kernel_size, strides, dilation_rate, padding,
                         depth_multiplier, activation, use_bias)
-        self.filters = int(filters)
+        self.filters = _args.count(filters, "SeparableConv2D", "filters")
+        _args.weight_args(self, depthwise_initializer=depthwise_initializer,
+                          pointwise_initializer=pointwise_initializer,
+                          bias_initializer=bias_initializer)
         self.depthwise_initializer = depthwise_initializer
         self.pointwise_initializer = pointwise_initializer
         self.bias_initializer = bias_initializer
@@ -202,6 +227,7 @@ class SeparableConv2D(Module):
                      if self.use_bias else None)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         check_rank(self, inputs.shape, 4, "(batch, h, w, channels)")
         y = run_op(self, ops.depthwise_conv2d, inputs, self.depthwise_kernel, self.strides,
                    self.padding, self.dilation_rate)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
@@ -30,12 +30,12 @@ class Embedding(Module):
                  embeddings_regularizer: Any = None, input_length: int | None = None,
                  **kwargs: Any):
         if input_length is not None and "input_shape" not in kwargs:
-            kwargs["input_shape"] = (input_length,)
+            kwargs["input_shape"] = (_args.count(input_length, "Embedding", "input_length"),)
         super().__init__(**kwargs)
-        if int(input_dim) < 1 or int(output_dim) < 1:
-            raise ValueError(f"Embedding: input_dim and output_dim must be positive, got "
-                             f"{input_dim!r} and {output_dim!r}")
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim = _args.count(input_dim, "Embedding", "input_dim")
+        self.output_dim = _args.count(output_dim, "Embedding", "output_dim")
+        _args.weight_args(self, embeddings_initializer=embeddings_initializer,
+                          embeddings_regularizer=embeddings_regularizer)
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = embeddings_regularizer
 
@@ -45,7 +45,7 @@ class Embedding(Module):
                                           self.embeddings_regularizer)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        ids = np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs)
+        ids = _args.layer_input(inputs).numpy()
         if ids.dtype.kind == "f":
             if not np.all(ids == np.round(ids)):
                 raise ValueError(f"{self.name}: Embedding needs integer ids, got non-integer "

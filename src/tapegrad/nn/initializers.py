@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import _args
 from tapegrad import random as _random
 from tapegrad.config import Configurable, lookup
 
@@ -68,6 +69,7 @@ class Initializer(Configurable):
     """
 
     seed: int | None = None
+    dtype_kinds = "f"  # random values are floats; constant ones may be ints or bools too
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed) if self.seed is not None else _random.generator()
@@ -76,10 +78,36 @@ class Initializer(Configurable):
         raise NotImplementedError
 
 
-def _dtype(dtype: Any) -> np.dtype:
+def _seed(seed: Any, who: str) -> int | None:
+    """None (draw from `tg.random.generator()`) or a seed >= 0 for a private generator."""
+    return None if seed is None else _args.count(seed, who, "seed", minimum=0)
+
+
+def _shape(shape: Any, init: Initializer) -> tuple[int, ...]:
+    """`shape` as a tuple of ints >= 0, or an error naming the initializer."""
+    who = type(init).__name__
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(f"{who}: shape must be a tuple of ints, got {shape!r}")
+    return tuple(_args.count(d, who, "shape entries", minimum=0) for d in shape)
+
+
+def _dtype(dtype: Any, init: Initializer) -> np.dtype:
+    """The dtype to return: given (of a kind the initializer supports), else the default."""
     from tapegrad.tensor import get_default_dtype
 
-    return np.dtype(dtype) if dtype is not None else get_default_dtype()
+    if dtype is None:
+        return get_default_dtype()
+    who = type(init).__name__
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{who}: {dtype!r} is not a dtype") from e
+    if dt.kind not in init.dtype_kinds:
+        raise TypeError(f"{who}: cannot make values of dtype {dt} (expected "
+                        f"{'a floating' if init.dtype_kinds == 'f' else 'a numeric'} dtype)")
+    return dt
 
 
 class Zeros(Initializer):
@@ -89,8 +117,10 @@ class Zeros(Initializer):
     array([0., 0.], dtype=float32)
     """
 
+    dtype_kinds = "fiub"
+
     def __call__(self, shape, dtype=None):
-        return np.zeros(tuple(shape), _dtype(dtype))
+        return np.zeros(_shape(shape, self), _dtype(dtype, self))
 
 
 class Ones(Initializer):
@@ -100,8 +130,10 @@ class Ones(Initializer):
     array([1., 1.], dtype=float32)
     """
 
+    dtype_kinds = "fiub"
+
     def __call__(self, shape, dtype=None):
-        return np.ones(tuple(shape), _dtype(dtype))
+        return np.ones(_shape(shape, self), _dtype(dtype, self))
 
 
 class Constant(Initializer):
@@ -111,11 +143,13 @@ class Constant(Initializer):
     array([0.5, 0.5], dtype=float32)
     """
 
+    dtype_kinds = "fiub"
+
     def __init__(self, value: float = 0.0):
-        self.value = value
+        self.value = _args.number(value, "Constant", "value")
 
     def __call__(self, shape, dtype=None):
-        return np.full(tuple(shape), self.value, _dtype(dtype))
+        return np.full(_shape(shape, self), self.value, _dtype(dtype, self))
 
 
 class RandomNormal(Initializer):
@@ -127,10 +161,14 @@ class RandomNormal(Initializer):
     """
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
+        who = type(self).__name__
+        self.mean = _args.number(mean, who, "mean")
+        self.stddev = _args.number(stddev, who, "stddev", 0.0)
+        self.seed = _seed(seed, who)
 
     def __call__(self, shape, dtype=None):
-        return self._rng().normal(self.mean, self.stddev, tuple(shape)).astype(_dtype(dtype))
+        dt, shape = _dtype(dtype, self), _shape(shape, self)
+        return self._rng().normal(self.mean, self.stddev, shape).astype(dt)
 
 
 class RandomUniform(Initializer):
@@ -142,10 +180,16 @@ class RandomUniform(Initializer):
     """
 
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
-        self.minval, self.maxval, self.seed = minval, maxval, seed
+        self.minval = _args.number(minval, "RandomUniform", "minval")
+        self.maxval = _args.number(maxval, "RandomUniform", "maxval")
+        if self.minval > self.maxval:
+            raise ValueError(f"RandomUniform: minval ({minval}) must not exceed maxval "
+                             f"({maxval})")
+        self.seed = _seed(seed, "RandomUniform")
 
     def __call__(self, shape, dtype=None):
-        return self._rng().uniform(self.minval, self.maxval, tuple(shape)).astype(_dtype(dtype))
+        dt, shape = _dtype(dtype, self), _shape(shape, self)
+        return self._rng().uniform(self.minval, self.maxval, shape).astype(dt)
 
 
 def _truncated_normal(rng: np.random.Generator, shape: tuple, mean: float,
@@ -168,11 +212,14 @@ class TruncatedNormal(Initializer):
     """
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
+        who = type(self).__name__
+        self.mean = _args.number(mean, who, "mean")
+        self.stddev = _args.number(stddev, who, "stddev", 0.0)
+        self.seed = _seed(seed, who)
 
     def __call__(self, shape, dtype=None):
-        out = _truncated_normal(self._rng(), tuple(shape), self.mean, self.stddev)
-        return out.astype(_dtype(dtype))
+        dt, shape = _dtype(dtype, self), _shape(shape, self)
+        return _truncated_normal(self._rng(), shape, self.mean, self.stddev).astype(dt)
 
 
 class VarianceScaling(Initializer):
@@ -185,8 +232,8 @@ class VarianceScaling(Initializer):
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
                  distribution: str = "truncated_normal", seed: int | None = None):
-        if scale <= 0:
-            raise ValueError(f"VarianceScaling: scale must be positive, got {scale}")
+        scale = _args.number(scale, "VarianceScaling", "scale", 0.0, low_open=True)
+        seed = _seed(seed, type(self).__name__)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', "
                              f"got {mode!r}")
@@ -198,7 +245,7 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
 
     def __call__(self, shape, dtype=None):
-        shape = tuple(shape)
+        dt, shape = _dtype(dtype, self), _shape(shape, self)
         fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         var = self.scale / max(1.0, n)
@@ -210,7 +257,7 @@ class VarianceScaling(Initializer):
             out = _truncated_normal(rng, shape, 0.0, np.sqrt(var) / _TRUNCATION_STDDEV_FACTOR)
         else:
             out = rng.normal(0.0, np.sqrt(var), shape)
-        return out.astype(_dtype(dtype))
+        return out.astype(dt)
 
 
 class GlorotUniform(VarianceScaling):
@@ -296,10 +343,11 @@ class Orthogonal(Initializer):
     """
 
     def __init__(self, gain: float = 1.0, seed: int | None = None):
-        self.gain, self.seed = gain, seed
+        self.gain = _args.number(gain, "Orthogonal", "gain")
+        self.seed = _seed(seed, "Orthogonal")
 
     def __call__(self, shape, dtype=None):
-        shape = tuple(shape)
+        dt, shape = _dtype(dtype, self), _shape(shape, self)
         if len(shape) < 2:
             raise ValueError(f"Orthogonal: needs a shape of at least 2 dims, got {shape}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
@@ -308,7 +356,7 @@ class Orthogonal(Initializer):
         q = q * np.sign(np.diag(r))  # make the decomposition unique (uniform over orthogonals)
         if rows < cols:
             q = q.T
-        return (self.gain * q).reshape(shape).astype(_dtype(dtype))
+        return (self.gain * q).reshape(shape).astype(dt)
 
 
 # Keras's lower-case names are the classes themselves: `he_normal()` is `HeNormal()`.

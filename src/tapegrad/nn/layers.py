@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
 from tapegrad.nn.module import Input, Module
-from tapegrad.tensor import Tensor, as_tensor
+from tapegrad.tensor import Tensor
 
 __all__ = ["Dense", "Activation", "Flatten", "Dropout", "BatchNormalization",
            "LayerNormalization", "Sequential"]
@@ -33,13 +33,15 @@ class Dense(Module):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_dim: int | None = None, **kwargs: Any):
         if input_dim is not None and "input_shape" not in kwargs:
-            kwargs["input_shape"] = (input_dim,)
+            kwargs["input_shape"] = (_args.count(input_dim, "Dense", "input_dim"),)
         super().__init__(**kwargs)
-        if int(units) < 1:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        self.units = int(units)
-        self.activation = _activations.get(activation)
+        self.units = _args.count(units, "Dense", "units")
+        self.activation = _args.resolved(_activations.get, activation, "Dense", "activation")
         self.use_bias = bool(use_bias)
+        _args.weight_args(self, kernel_initializer=kernel_initializer,
+                          bias_initializer=bias_initializer,
+                          kernel_regularizer=kernel_regularizer,
+                          bias_regularizer=bias_regularizer)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer
@@ -56,6 +58,7 @@ class Dense(Module):
                                      self.bias_regularizer) if self.use_bias else None)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         if inputs.dtype.kind in "iub":  # integer features: compute in the layer's float dtype
             inputs = ops.astype(inputs, self.kernel.dtype)
         y = ops.matmul(inputs, self.kernel)
@@ -74,10 +77,11 @@ class Activation(Module):
 
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
-        self.activation = _activations.get(activation)
+        self.activation = _args.resolved(_activations.get, activation, "Activation",
+                                         "activation")
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        return self.activation(inputs)
+        return self.activation(_args.layer_input(inputs))
 
 
 class Flatten(Module):
@@ -89,9 +93,10 @@ class Flatten(Module):
     """
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         shape = inputs.shape
         if len(shape) == 0:
-            raise ValueError(f"{self.name}: Flatten needs a batch dimension, got a scalar")
+            raise ValueError("Flatten needs a batch dimension, got a scalar")
         return ops.reshape(inputs, (shape[0], int(np.prod(shape[1:], dtype=np.int64))))
 
 
@@ -111,17 +116,21 @@ class Dropout(Module):
     def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
                  seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        self.rate = _args.probability(rate, "Dropout", "rate")
+        if noise_shape is not None:
+            if isinstance(noise_shape, (str, bytes)) or not isinstance(noise_shape, Sequence):
+                raise TypeError(f"Dropout: noise_shape must be a tuple of ints or None, got "
+                                f"{noise_shape!r}")
+            noise_shape = tuple(None if n is None else _args.count(n, "Dropout", "noise_shape")
+                                for n in noise_shape)
+        self.noise_shape = noise_shape
+        self.seed = None if seed is None else _args.count(seed, "Dropout", "seed", minimum=0)
+        self._rng = None if seed is None else np.random.default_rng(self.seed)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
+        x = _args.layer_input(inputs)
         if not training or self.rate == 0.0:
             return inputs
-        x = as_tensor(inputs)
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
@@ -130,6 +139,21 @@ class Dropout(Module):
         dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
         mask = (rng.random(shape) < keep).astype(dt) * dt.type(1.0 / keep)
         return x * Tensor._wrap(mask)
+
+
+def _axis_arg(axis: Any, who: str) -> int | tuple[int, ...]:
+    """An int axis or a non-empty tuple of int axes (bools, floats and strings refuse)."""
+    axes = (axis,) if not isinstance(axis, (list, tuple)) else tuple(axis)
+    if not axes or any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer))
+                       for a in axes):
+        raise TypeError(f"{who}: axis must be an int or a tuple of ints, got {axis!r}")
+    return int(axis) if not isinstance(axis, (list, tuple)) else tuple(int(a) for a in axes)
+
+
+def _same_rank(inputs: Tensor, built: tuple[int, ...]) -> None:
+    if len(inputs.shape) != len(built):
+        raise ValueError(f"the layer was built for inputs of rank {len(built)}, got shape "
+                         f"{inputs.shape}")
 
 
 def _axes(axis: int | Sequence[int], ndim: int, who: str) -> tuple[int, ...]:
@@ -165,10 +189,16 @@ class BatchNormalization(Module):
                  moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
                  gamma_regularizer: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.axis = axis
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.axis = _axis_arg(axis, "BatchNormalization")
+        self.momentum = _args.number(momentum, "BatchNormalization", "momentum", 0.0, 1.0)
+        self.epsilon = _args.number(epsilon, "BatchNormalization", "epsilon", 0.0,
+                                    low_open=True)
         self.center, self.scale = bool(center), bool(scale)
+        _args.weight_args(self, beta_initializer=beta_initializer,
+                          gamma_initializer=gamma_initializer,
+                          moving_mean_initializer=moving_mean_initializer,
+                          moving_variance_initializer=moving_variance_initializer,
+                          beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer)
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
@@ -197,6 +227,8 @@ class BatchNormalization(Module):
         return v if self._trailing else ops.reshape(v, self._bshape)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
+        _same_rank(inputs, self._bshape)
         axes = self._reduce
         if training and self.trainable:
             mean = ops.mean(inputs, axes, keepdims=True)
@@ -236,9 +268,13 @@ class LayerNormalization(Module):
                  gamma_initializer: Any = "ones", beta_regularizer: Any = None,
                  gamma_regularizer: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.axis = axis
-        self.epsilon = float(epsilon)
+        self.axis = _axis_arg(axis, "LayerNormalization")
+        self.epsilon = _args.number(epsilon, "LayerNormalization", "epsilon", 0.0,
+                                    low_open=True)
         self.center, self.scale = bool(center), bool(scale)
+        _args.weight_args(self, beta_initializer=beta_initializer,
+                          gamma_initializer=gamma_initializer,
+                          beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer)
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
 
@@ -257,6 +293,8 @@ class LayerNormalization(Module):
                                      self.beta_regularizer) if self.center else None)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
+        _same_rank(inputs, self._bshape)
         axes = self._norm_axes
         mean = ops.mean(inputs, axes, keepdims=True)
         centered = inputs - mean

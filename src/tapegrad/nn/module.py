@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import _args
 from tapegrad.state import STATE
 from tapegrad.tensor import Tensor, Variable, as_tensor, get_default_dtype
 
@@ -197,7 +198,7 @@ class Module(Trainable):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
         d["name"] = name or d["name"] or unique_name(_snake_case(type(self).__name__))
-        d["_dtype"] = np.dtype(dtype) if dtype is not None else None
+        d["_dtype"] = _args.float_dtype(dtype, type(self).__name__) if dtype is not None else None
         d["trainable"] = bool(trainable)
         d["_input_shape_arg"] = None if input_shape is None else (None, *input_shape)
 
@@ -348,12 +349,12 @@ class Module(Trainable):
         set_weights(self, weights)
 
     def save_weights(self, path: str) -> None:
-        """Write all variables to an `.npz` file keyed by variable name (atomically)."""
+        """Write all variables to an `.npz` file, in order (atomically; see nn.weights)."""
         from tapegrad.nn.weights import save_weights
 
         save_weights(self, path)
 
-    def load_weights(self, path: str, by_name: bool = True) -> None:
+    def load_weights(self, path: str, by_name: bool = False) -> None:
         """Read weights saved by `save_weights` (see `tapegrad.nn.weights.load_weights`)."""
         from tapegrad.nn.weights import load_weights
 
@@ -422,11 +423,17 @@ class Module(Trainable):
     def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if training is None:
             training = _CTX.training
+        if inputs is None or isinstance(inputs, (str, bytes)):  # before build guesses a shape
+            raise TypeError(f"{self.name} ({type(self).__name__}): inputs must be a tensor or "
+                            f"array of numbers, got {type(inputs).__name__}")
         if isinstance(inputs, np.ndarray):
             inputs = Tensor._wrap(inputs)
         elif isinstance(inputs, (list, tuple)) and not any(
                 isinstance(x, (Tensor, np.ndarray)) for x in inputs):
-            inputs = as_tensor(inputs)  # nested lists of numbers are one input, not several
+            try:  # nested lists of numbers are one input, not several
+                inputs = as_tensor(inputs)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{self.name} ({type(self).__name__}): inputs: {e}") from e
         if self.built:
             return self._call_in_scope(inputs, training, **kwargs)
         self._lazy_build(inputs)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapegrad import ops
+import numpy as np
+
+from tapegrad import _args, ops
 from tapegrad.nn.conv import check_rank, run_op
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
@@ -26,12 +28,32 @@ class _Pool(Module):
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is "
                              f"supported, got {data_format!r}")
-        self.pool_size, self.strides, self.padding = pool_size, strides, padding
+        who = type(self).__name__
+        self.pool_size = _window(pool_size, self.rank, who, "pool_size")
+        self.strides = self.pool_size if strides is None else _window(strides, self.rank, who,
+                                                                      "strides")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{who}: padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.lower()
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         check_rank(self, inputs.shape, self.rank + 2,
                    "(batch, steps, channels)" if self.rank == 1 else "(batch, h, w, channels)")
         return run_op(self, type(self).op, inputs, self.pool_size, self.strides, self.padding)
+
+
+def _window(v: Any, rank: int, who: str, what: str) -> Any:
+    """A positive int, or a tuple of `rank` positive ints (an int for 1-D pooling)."""
+    items = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    if (len(items) != (rank if isinstance(v, (list, tuple)) else 1)
+            or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in items)):
+        raise TypeError(f"{who}: {what} must be a positive int or a tuple of {rank} positive "
+                        f"ints, got {v!r}")
+    if min(items) < 1:
+        raise ValueError(f"{who}: {what} must be positive, got {v!r}")
+    return int(items[0]) if len(items) == 1 and (rank == 1 or not isinstance(v, (list, tuple))) \
+        else tuple(int(a) for a in items)
 
 
 class MaxPooling2D(_Pool):
@@ -93,6 +115,7 @@ class _GlobalPool(Module):
         self.keepdims = bool(keepdims)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         check_rank(self, inputs.shape, self.rank + 2,
                    "(batch, steps, channels)" if self.rank == 1 else "(batch, h, w, channels)")
         axes = tuple(range(1, self.rank + 1))

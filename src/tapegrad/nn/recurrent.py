@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
 from tapegrad.nn.conv import check_rank
@@ -56,17 +56,20 @@ class _RNN(Module):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         super().__init__(**kwargs)
         who = type(self).__name__
-        if int(units) < 1:
-            raise ValueError(f"{who}: units must be a positive integer, got {units!r}")
-        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= float(rate) < 1.0:
-                raise ValueError(f"{who}: {what} must be in [0, 1), got {rate!r}")
         self.__dict__["_config"] = config
-        self.units = int(units)
-        self.activation = _activations.get(activation)
-        self.recurrent_activation = _activations.get(recurrent_activation)
+        self.units = _args.count(units, who, "units")
+        self.activation = _args.resolved(_activations.get, activation, who, "activation")
+        self.recurrent_activation = _args.resolved(_activations.get, recurrent_activation, who,
+                                                   "recurrent_activation")
         self.use_bias = bool(use_bias)
-        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.dropout = _args.probability(dropout, who, "dropout")
+        self.recurrent_dropout = _args.probability(recurrent_dropout, who, "recurrent_dropout")
+        _args.weight_args(self, kernel_initializer=kernel_initializer,
+                          recurrent_initializer=recurrent_initializer,
+                          bias_initializer=bias_initializer,
+                          kernel_regularizer=kernel_regularizer,
+                          recurrent_regularizer=recurrent_regularizer,
+                          bias_regularizer=bias_regularizer)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.initializers = (kernel_initializer, recurrent_initializer, bias_initializer)
@@ -98,7 +101,7 @@ class _RNN(Module):
 
     def call(self, inputs: Any, training: bool = False,
              initial_state: Sequence[Any] | None = None) -> Any:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         check_rank(self, x.shape, 3, "(batch, time, features)")
         b, t, f = x.shape
         if t == 0:
@@ -271,11 +274,11 @@ class Bidirectional(Module):
                  backward_layer: _RNN | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(layer, _RNN):
-            raise TypeError(f"{self.name}: Bidirectional wraps a SimpleRNN, LSTM or GRU layer, "
+            raise TypeError(f"Bidirectional: layer must be a SimpleRNN, LSTM or GRU layer, "
                             f"got {type(layer).__name__}")
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
-            raise ValueError(f"{self.name}: merge_mode must be 'concat', 'sum', 'mul', 'ave' or "
-                             f"None, got {merge_mode!r}")
+            raise ValueError(f"Bidirectional: merge_mode must be 'concat', 'sum', 'mul', 'ave' "
+                             f"or None, got {merge_mode!r}")
         if backward_layer is None:
             config = layer.get_config()
             config["go_backwards"] = not layer.go_backwards

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.config import Configurable, lookup
 from tapegrad.tensor import Tensor
 
@@ -40,7 +40,7 @@ class L1(Regularizer):
     """
 
     def __init__(self, l1: float = 0.01):
-        self.l1 = float(l1)
+        self.l1 = _args.number(l1, "L1", "l1", 0.0)
 
     def __call__(self, x):
         return self.l1 * ops.sum(ops.abs(x))
@@ -55,7 +55,7 @@ class L2(Regularizer):
     """
 
     def __init__(self, l2: float = 0.01):
-        self.l2 = float(l2)
+        self.l2 = _args.number(l2, "L2", "l2", 0.0)
 
     def __call__(self, x):
         return self.l2 * ops.sum(x * x)
@@ -70,7 +70,8 @@ class L1L2(Regularizer):
     """
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1 = _args.number(l1, "L1L2", "l1", 0.0)
+        self.l2 = _args.number(l2, "L1L2", "l2", 0.0)
 
     def __call__(self, x):
         total = None
@@ -102,12 +103,15 @@ def l2(l2: float = 0.01) -> L2:
     return L2(l2)
 
 
-def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
-    """Both penalties (this function's defaults are 0.01 each, as Keras's `l1_l2`).
+def l1_l2(l1: float = 0.0, l2: float = 0.0) -> L1L2:
+    """Both penalties, `l1 * sum(|x|) + l2 * sum(x**2)`. The defaults are 0.0 each, as in
+    Keras 3 (tf.keras 2 used 0.01), so give the factors you want.
 
     >>> import tapegrad as tg
-    >>> round(float(l1_l2()(tg.tensor([1.0, -2.0]))), 3)  # 0.01 * 3 + 0.01 * 5
+    >>> round(float(l1_l2(0.01, 0.01)(tg.tensor([1.0, -2.0]))), 3)  # 0.01 * 3 + 0.01 * 5
     0.08
+    >>> float(l1_l2()(tg.tensor([1.0, -2.0])))
+    0.0
     """
     return L1L2(l1=l1, l2=l2)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tapegrad._files import atomic_write
 from tapegrad.viz.backward import BackwardStep, LocalRule
 from tapegrad.viz.backward import backward_steps as _backward_steps
 from tapegrad.viz.build import build_dot, resolve
@@ -79,10 +80,9 @@ def plot(tape_or_tensor: Any, to_file: str | Path = "graph.svg", **options: Any)
     if not fmt:
         raise ValueError(f"plot: to_file needs a suffix (.svg, .png, .pdf or .dot), got {path}")
     text = to_dot(tape_or_tensor, **options)
-    if fmt in TEXT_FORMATS:
-        path.write_text(text, encoding="utf-8")
-    else:
-        path.write_bytes(run_dot(text, "jpeg" if fmt == "jpg" else fmt))
+    data = text.encode("utf-8") if fmt in TEXT_FORMATS else \
+        run_dot(text, "jpeg" if fmt == "jpg" else fmt)
+    atomic_write(path, lambda f: f.write(data), kind="plot")  # folder created, never torn
     return make_digraph(text)
 
 

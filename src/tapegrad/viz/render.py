@@ -14,6 +14,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from tapegrad._files import atomic_write
+
 TIMEOUT = 120.0  # seconds; layout of a collapsed graph takes well under one
 
 INSTALL_HINT = (
@@ -120,8 +122,8 @@ def digraph_class() -> Any:
                 out = Path(f"{source_file}.{fmt}")
             if raise_if_result_exists and out.exists():
                 raise FileExistsError(f"output file exists: {out}")
-            out.write_bytes(self.pipe(format=fmt, renderer=renderer, formatter=formatter,
-                                      engine=engine))
+            data = self.pipe(format=fmt, renderer=renderer, formatter=formatter, engine=engine)
+            atomic_write(out, lambda f: f.write(data), kind="plot")
             if cleanup and source_file is not None:
                 source_file.unlink()
             if view:
