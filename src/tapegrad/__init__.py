@@ -19,6 +19,7 @@ from tapegrad import (
     losses,
     metrics,
     nn,
+    onnx,
     optimizers,
     random,
     regularizers,
@@ -79,6 +80,6 @@ __all__ = [
     # derivatives beyond one gradient
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
     # modules
-    "callbacks", "data", "datasets", "debug", "initializers", "losses", "metrics", "nn",
+    "callbacks", "data", "datasets", "debug", "initializers", "losses", "metrics", "nn", "onnx",
     "optimizers", "random", "regularizers", "schedules", "testing", "viz",
 ]
