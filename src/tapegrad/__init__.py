@@ -37,6 +37,7 @@ from tapegrad.autodiff import (
     value_and_grad,
 )
 from tapegrad.forward import ForwardAccumulator
+from tapegrad.integrations.dlpack import from_dlpack
 from tapegrad.ops import *  # noqa: F403  (the differentiable functions)
 from tapegrad.ops import __all__ as _ops_all
 from tapegrad.state import STATE as _STATE
@@ -75,7 +76,7 @@ __all__ = [
     *_ops_all,
     # tensors and tapes
     "ForwardAccumulator", "GradientTape", "OpRecord", "Tensor", "Variable", "as_tensor",
-    "constant", "get_default_dtype", "name_scope", "no_grad", "set_default_dtype",
+    "constant", "from_dlpack", "get_default_dtype", "name_scope", "no_grad", "set_default_dtype",
     "stop_gradient", "tensor",
     # derivatives beyond one gradient
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
