@@ -21,6 +21,7 @@ from tapegrad import (
     nn,
     onnx,
     optimizers,
+    pruning,
     random,
     regularizers,
     schedules,
@@ -82,5 +83,5 @@ __all__ = [
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
     # modules
     "callbacks", "data", "datasets", "debug", "initializers", "losses", "metrics", "nn", "onnx",
-    "optimizers", "random", "regularizers", "schedules", "testing", "viz",
+    "optimizers", "pruning", "random", "regularizers", "schedules", "testing", "viz",
 ]

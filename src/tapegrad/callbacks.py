@@ -466,3 +466,4 @@ class GradientNormLogger(Callback):
         self._handles = []
 
 from tapegrad.integrations import OptunaPruning, TensorBoard  # noqa: E402,F401  (issue 16)
+from tapegrad.pruning import PruneLowMagnitude  # noqa: E402,F401  (issue 16)
