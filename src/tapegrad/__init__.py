@@ -16,6 +16,7 @@ from tapegrad import (
     datasets,
     debug,
     initializers,
+    integrations,
     losses,
     metrics,
     nn,
@@ -82,6 +83,7 @@ __all__ = [
     # derivatives beyond one gradient
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
     # modules
-    "callbacks", "data", "datasets", "debug", "initializers", "losses", "metrics", "nn", "onnx",
+    "callbacks", "data", "datasets", "debug", "initializers", "integrations", "losses", "metrics",
+    "nn", "onnx",
     "optimizers", "pruning", "random", "regularizers", "schedules", "testing", "viz",
 ]

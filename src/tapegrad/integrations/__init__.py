@@ -7,7 +7,10 @@ PyTorch and Keras.
 'epoch'
 """
 
+from tapegrad.integrations.dlpack import from_dlpack
+from tapegrad.integrations.frameworks import from_keras, from_torch, to_keras, to_torch_state_dict
 from tapegrad.integrations.optuna import OptunaPruning
 from tapegrad.integrations.tensorboard import TensorBoard
 
-__all__ = ["OptunaPruning", "TensorBoard"]
+__all__ = ["OptunaPruning", "TensorBoard", "from_dlpack", "from_keras", "from_torch", "to_keras",
+           "to_torch_state_dict"]
