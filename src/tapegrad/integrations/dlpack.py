@@ -24,7 +24,12 @@ __all__ = ["from_dlpack"]
 def from_dlpack(x: Any, *, copy: bool | None = None) -> Tensor:
     """A Tensor over `x`'s memory (`copy=True` for an independent copy). Only CPU arrays can be
     read: move others first (`x.cpu()` in PyTorch); a PyTorch tensor that requires grad needs
-    `x.detach()`, since tapegrad does not see PyTorch's graph."""
+    `x.detach()`, since tapegrad does not see PyTorch's graph.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> tg.from_dlpack(np.ones(2, np.float32), copy=True)
+    <tg.Tensor shape=(2,) dtype=float32 numpy=[1., 1.]>
+    """
     if not hasattr(x, "__dlpack__"):
         raise TypeError(f"from_dlpack: expected an object with __dlpack__ (a PyTorch, JAX or "
                         f"NumPy array), got {type(x).__name__}")

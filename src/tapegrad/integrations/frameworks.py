@@ -185,7 +185,15 @@ def _pair(ours: list, theirs: list, what: str) -> None:
 def to_torch_state_dict(model: Any, torch_module: Any = None) -> dict[str, Any]:
     """The model's weights as a PyTorch state dict. Keys are the tapegrad layer names
     ("dense.weight") or, given `torch_module`, that module's own keys, with torch tensors
-    ready for `torch_module.load_state_dict`. Conv weights are for channels-first inputs."""
+    ready for `torch_module.load_state_dict`. Conv weights are for channels-first inputs.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> model = tg.nn.Sequential([tg.nn.LSTM(2, name="lstm")])
+    >>> _ = model(np.zeros((1, 4, 3), np.float32))
+    >>> sd = tg.integrations.to_torch_state_dict(model)
+    >>> sd["lstm.weight_ih_l0"].shape  # PyTorch's (4 * units, features)
+    (8, 3)
+    """
     _check_flatten(model)
     layers = weighted_layers(model)
     if torch_module is None:
@@ -222,7 +230,15 @@ def _assign(pairs: list[tuple[Any, np.ndarray]], who: str, layer: Any) -> None:
 
 def from_torch(model: Any, source: Any) -> None:
     """Set the (built) model's weights from a PyTorch module of the same architecture, or from
-    a state dict keyed like `to_torch_state_dict(model)`."""
+    a state dict keyed like `to_torch_state_dict(model)`.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> model = tg.nn.Sequential([tg.nn.Dense(1, name="d")])
+    >>> _ = model(np.zeros((1, 2), np.float32))
+    >>> from_torch(model, {"d.weight": np.array([[1.0, 2.0]]), "d.bias": np.array([0.5])})
+    >>> model.predict(np.array([[1.0, 1.0]], np.float32))
+    array([[3.5]], dtype=float32)
+    """
     _check_flatten(model)
     layers = weighted_layers(model)
     if hasattr(source, "named_modules"):
@@ -269,7 +285,22 @@ def _keras_pairs(model: Any, keras_model: Any, who: str) -> list[tuple[Any, Any]
 
 def from_keras(model: Any, keras_model: Any) -> None:
     """Set the (built) model's weights from a Keras model of the same architecture (the same
-    layouts: arrays are copied after a shape check)."""
+    layouts: arrays are copied after a shape check). Layers are paired in order and must have
+    the same class names ("Dense" and keras.layers.Dense).
+
+    >>> import numpy as np, tapegrad as tg
+    >>> class FakeKerasDense:  # anything with .layers, .weights and get_weights(), like Keras
+    ...     weights = [0]
+    ...     def get_weights(self):
+    ...         return [np.ones((2, 1), np.float32), np.zeros(1, np.float32)]
+    >>> FakeKerasDense.__name__ = "Dense"
+    >>> keras_like = type("Model", (), {"layers": [FakeKerasDense()]})()
+    >>> model = tg.nn.Sequential([tg.nn.Dense(1)])
+    >>> _ = model(np.zeros((1, 2), np.float32))
+    >>> from_keras(model, keras_like)
+    >>> model.predict(np.array([[1.0, 2.0]], np.float32))
+    array([[3.]], dtype=float32)
+    """
     for ours, theirs in _keras_pairs(model, keras_model, "from_keras"):
         weights = [np.asarray(w) for w in theirs.get_weights()]
         if len(weights) != len(ours.variables):
@@ -279,7 +310,12 @@ def from_keras(model: Any, keras_model: Any) -> None:
 
 
 def to_keras(model: Any, keras_model: Any) -> None:
-    """Copy the model's weights into a (built) Keras model of the same architecture."""
+    """Copy the model's weights into a (built) Keras model of the same architecture (the
+    inverse of `from_keras`; tested against Keras 3 in tests/test_interop_weights.py).
+
+    >>> callable(to_keras)
+    True
+    """
     for ours, theirs in _keras_pairs(model, keras_model, "to_keras"):
         weights = ours.get_weights()
         shapes = [tuple(w.shape) for w in theirs.get_weights()]

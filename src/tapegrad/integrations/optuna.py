@@ -28,7 +28,18 @@ __all__ = ["OptunaPruning"]
 
 class OptunaPruning(Callback):
     """After each epoch, `trial.report(logs[monitor], epoch)`; if the study's pruner says so,
-    stop training by raising `optuna.TrialPruned` (as Optuna's own Keras callback does)."""
+    stop training by raising `optuna.TrialPruned` (as Optuna's own Keras callback does).
+
+    >>> import optuna, tapegrad as tg
+    >>> study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
+    >>> cb = tg.callbacks.OptunaPruning(study.ask(), monitor="val_loss")
+    >>> cb.on_epoch_end(0, {"val_loss": 0.5})           # reported, kept
+    >>> try:
+    ...     cb.on_epoch_end(1, {"val_loss": 2.0})       # above the threshold: pruned
+    ... except optuna.TrialPruned as e:
+    ...     print(e)
+    pruned at epoch 1 (val_loss=2)
+    """
 
     def __init__(self, trial: Any, monitor: str = "val_loss"):
         super().__init__()

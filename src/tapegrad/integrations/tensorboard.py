@@ -47,6 +47,11 @@ class TensorBoard(Callback):
 
     `update_freq`: "epoch", "batch", or an int N (batch scalars every N batches).
     `sample_inputs`: a batch of inputs for the activation histograms and the graph.
+
+    >>> import tapegrad as tg
+    >>> tb = tg.callbacks.TensorBoard("logs", histogram_freq=2, update_freq=10)
+    >>> tb.histogram_freq, tb.update_freq
+    (2, 10)
     """
 
     def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 1,

@@ -39,7 +39,20 @@ __all__ = ["OPSET", "OP_CONVERTERS", "export", "export_tape", "register_layer", 
 
 
 def register_layer(*classes: type) -> Any:
-    """Register an ONNX converter for layer classes (see `tapegrad.onnx.layers`)."""
+    """Register an ONNX converter for layer classes (see `tapegrad.onnx.layers`): the function
+    gets (graph builder, layer, input name(s), LayerCall) and returns the output name(s).
+
+    >>> import tapegrad as tg
+    >>> class Double(tg.nn.Module):
+    ...     def call(self, x, training=False):
+    ...         return x * 2.0
+    >>> @tg.onnx.register_layer(Double)
+    ... def _double(g, layer, x, call):
+    ...     return g.node("Add", [x, x])
+    >>> from tapegrad.onnx.layers import converter_for
+    >>> converter_for(Double()) is _double
+    True
+    """
     from tapegrad.onnx.layers import register_layer as _register
 
     return _register(*classes)
@@ -251,7 +264,14 @@ def export(model: Any, path: str | os.PathLike, input_signature: Any) -> Any:
     `input_signature`: the input's shape with the batch included (None for a free size, e.g.
     `(None, 28, 28, 1)`), a `tg.nn.Input` (its dtype too, e.g. integer ids for an Embedding),
     an example array, or a list of these for several inputs. Inputs are named "input" (or
-    "input_0", ...), outputs "output" (or "output_0", ...). See the module doc for an example.
+    "input_0", ...), outputs "output" (or "output_0", ...).
+
+    >>> import os, tempfile, tapegrad as tg
+    >>> model = tg.nn.Sequential([tg.nn.Conv2D(2, 3, padding="same"),
+    ...                           tg.nn.GlobalAveragePooling2D()])
+    >>> proto = tg.onnx.export(model, os.path.join(tempfile.mkdtemp(), "cnn.onnx"), (None, 8, 8, 1))
+    >>> [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    ['batch', 8, 8, 1]
     """
     sig = _signature(input_signature)
     g, outputs, _ = _build(model, sig)
