@@ -165,7 +165,7 @@ def _build(model: Any, sig: list) -> tuple[GraphBuilder, list[str], Any]:
     examples = _examples(sig, 0)
     tape, calls, out, xs = _trace(model, examples)
     g = GraphBuilder()
-    g.dynamic_batch = any(shape and shape[0] is None for shape, _, _ in sig)  # type: ignore
+    g.dynamic_batch = any(shape and shape[0] is None for shape, _, _ in sig)
     for x, (_, _, name) in zip(xs, sig):
         g.bind(x, name)
     frozen = _frozen_values(tape, calls, g)

@@ -40,6 +40,8 @@ class GraphBuilder:
         self._alive: list[Any] = []
         self._used: set[str] = set()
         self._counts: dict[str, int] = {}
+        # A free batch size: reshapes that keep the traced batch dimension copy it (ONNX's 0).
+        self.dynamic_batch = False
 
     def fresh(self, base: str) -> str:
         """A name not used yet, derived from `base` ("dense/kernel" -> "dense/kernel")."""

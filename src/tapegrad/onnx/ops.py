@@ -126,7 +126,7 @@ def _reduce(g: GraphBuilder, op: Any, arg: Arg) -> str:
 def _reshape(g: GraphBuilder, op: Any, arg: Arg) -> str:
     shape = list(op.params["shape"])
     x_shape = op.inputs[0].shape
-    if shape and x_shape and shape[0] == x_shape[0] and getattr(g, "dynamic_batch", False):
+    if shape and x_shape and shape[0] == x_shape[0] and g.dynamic_batch:
         shape[0] = 0  # ONNX: copy the (dynamic) batch size from the input
     return g.node("Reshape", [arg(0), g.ints(shape)])
 
