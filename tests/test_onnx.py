@@ -222,3 +222,45 @@ def test_recurrent_activation_without_onnx_equivalent(tmp_path):
     model = N.Sequential([N.SimpleRNN(3, activation="softsign")])
     with pytest.raises(NotImplementedError, match="softsign"):
         tg.onnx.export(model, tmp_path / "m.onnx", (None, 7, 3))
+
+
+def test_unbuilt_model_and_patches_removed(tmp_path):
+    """Export builds a lazy model by tracing it; the tracing hooks are gone afterwards, also
+    after a failed export."""
+    tg.random.seed(7)
+    model = N.Sequential([N.Dense(3), N.Dense(2)])
+    roundtrip(model, (None, 6), VEC, tmp_path)
+    assert all("call" not in layer.__dict__ for layer in model.layers)
+    bad = N.Sequential([N.Dense(3), N.SimpleRNN(2, activation="softsign")])
+    with pytest.raises(ValueError):
+        tg.onnx.export(bad, tmp_path / "bad.onnx", (None, 6))  # Dense output is not a sequence
+    assert all("call" not in layer.__dict__ for layer in bad.layers)
+
+
+def test_import_tapegrad_loads_no_optional_package():
+    """The extras are imported where used: `import tapegrad` loads NumPy only."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tapegrad; heavy = {'onnx', 'onnxruntime', 'tensorboardX', 'tensorboard', "
+            "'optuna', 'torch', 'keras'}; print(sorted(heavy & {m.split('.')[0] for m in "
+            "sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+class Shared(N.Module):
+    def __init__(self):
+        super().__init__()
+        self.d = N.Dense(6, activation="tanh")
+
+    def call(self, x, training=False):
+        return self.d(self.d(x)) - x
+
+
+def test_shared_layer_weights_stored_once(tmp_path):
+    tg.random.seed(8)
+    model = Shared()
+    roundtrip(model, (None, 6), VEC, tmp_path)
+    proto = onnx.load(str(tmp_path / "model.onnx"))
+    assert len(proto.graph.initializer) == 2  # one kernel, one bias

@@ -82,8 +82,13 @@ def converter_for(layer: Any) -> LayerConverter | None:
     return None
 
 
-def _weight(g: GraphBuilder, v: Any, value: np.ndarray | None = None) -> str:
-    return g.const(v.numpy() if value is None else value, v.name or "weight")
+def _weight(g: GraphBuilder, v: Any) -> str:
+    """A variable as an initializer, once per graph (a shared layer reuses it)."""
+    name = g.name_of(v)
+    if name is None:
+        name = g.const(v.numpy(), v.name or "weight")
+        g.bind(v, name)
+    return name
 
 
 def _activation(g: GraphBuilder, fn: Any, x: str, like: Any) -> str:
