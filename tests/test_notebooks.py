@@ -49,14 +49,23 @@ def test_notebook_is_committed_with_outputs(path):
     assert images, f"{path.name} shows no plot or graph"
 
 
+# Notebooks that need optional extras (installed by `make`), and their time budgets (seconds).
+NEEDS = {"20_tuning_and_ensembles": ("optuna", "onnx", "onnxruntime")}
+BUDGETS = {"20_tuning_and_ensembles": 90}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, monkeypatch):
+    for package in NEEDS.get(path.stem, ()):
+        pytest.importorskip(package, reason=f"{path.name} needs {package}")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     try:
         nb, seconds = runner.execute_notebook(path)
     except runner.NotebookFailed as e:
         pytest.fail(str(e), pytrace=False)
     assert seconds <= runner.time_budget(nb)
+    if path.stem in BUDGETS:
+        assert runner.time_budget(nb) == BUDGETS[path.stem], "budget in the metadata changed"
 
 
 def test_runner_reports_errors_and_time_outs(tmp_path):

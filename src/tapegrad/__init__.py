@@ -16,10 +16,13 @@ from tapegrad import (
     datasets,
     debug,
     initializers,
+    integrations,
     losses,
     metrics,
     nn,
+    onnx,
     optimizers,
+    pruning,
     random,
     regularizers,
     schedules,
@@ -36,6 +39,7 @@ from tapegrad.autodiff import (
     value_and_grad,
 )
 from tapegrad.forward import ForwardAccumulator
+from tapegrad.integrations.dlpack import from_dlpack
 from tapegrad.ops import *  # noqa: F403  (the differentiable functions)
 from tapegrad.ops import __all__ as _ops_all
 from tapegrad.state import STATE as _STATE
@@ -74,11 +78,12 @@ __all__ = [
     *_ops_all,
     # tensors and tapes
     "ForwardAccumulator", "GradientTape", "OpRecord", "Tensor", "Variable", "as_tensor",
-    "constant", "get_default_dtype", "name_scope", "no_grad", "set_default_dtype",
+    "constant", "from_dlpack", "get_default_dtype", "name_scope", "no_grad", "set_default_dtype",
     "stop_gradient", "tensor",
     # derivatives beyond one gradient
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
     # modules
-    "callbacks", "data", "datasets", "debug", "initializers", "losses", "metrics", "nn",
-    "optimizers", "random", "regularizers", "schedules", "testing", "viz",
+    "callbacks", "data", "datasets", "debug", "initializers", "integrations", "losses", "metrics",
+    "nn", "onnx",
+    "optimizers", "pruning", "random", "regularizers", "schedules", "testing", "viz",
 ]

@@ -568,3 +568,6 @@ class GradientNormLogger(Callback):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+from tapegrad.integrations import OptunaPruning, TensorBoard  # noqa: E402,F401  (issue 16)
+from tapegrad.pruning import PruneLowMagnitude  # noqa: E402,F401  (issue 16)

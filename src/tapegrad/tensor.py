@@ -361,6 +361,16 @@ class Tensor:
     def dot(self, o):
         return _ops.dot(self, o)
 
+    # -- DLPack (issue 16): other libraries read the values without a copy -----------------
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """Export the values as a DLPack capsule (NumPy's), e.g. for `torch.from_dlpack(t)`;
+        the importer shares this tensor's memory (read it, do not write it)."""
+        return self._value.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(device type, device id) of the values: always the CPU, (1, 0)."""
+        return self._value.__dlpack_device__()
+
 
 class Variable(Tensor):
     """A mutable Tensor holding model state; trainable ones are watched by tapes automatically.

@@ -45,11 +45,12 @@ from tapegrad.nn.pooling import (
 )
 from tapegrad.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from tapegrad.nn.weights import load_weights, save_weights
+from tapegrad.pruning import prune  # magnitude pruning (issue 16)
 
 __all__ = [
     "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "Layer",
     "LayerNormalization", "Model", "Module", "Sequential", "activations", "initializers",
-    "load_weights", "regularizers", "reset_names", "save_weights",
+    "load_weights", "prune", "regularizers", "reset_names", "save_weights",
 ]
 __all__ += [  # convolution, pooling, embedding and recurrent layers (issue 5)
     "AveragePooling1D", "AveragePooling2D", "AvgPool1D", "AvgPool2D", "Bidirectional",
