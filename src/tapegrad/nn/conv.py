@@ -8,33 +8,11 @@ from typing import Any
 
 from tapegrad import ops
 from tapegrad.nn import activations as _activations
+from tapegrad.nn._utils import check_data_format, check_rank, int_tuple, run_op
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
 __all__ = ["Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D"]
-
-
-def check_rank(layer: Module, shape: Sequence[int | None], rank: int, layout: str) -> None:
-    """Raise a ValueError naming `layer` unless inputs have `rank` dims (batch included)."""
-    if len(shape) != rank:
-        raise ValueError(f"{layer.name}: {type(layer).__name__} expects inputs of rank {rank} "
-                         f"{layout}, got shape {tuple(shape)}")
-
-
-def run_op(layer: Module, op: Any, *args: Any, **kwargs: Any) -> Tensor:
-    """Call a conv/pool op; its ValueErrors (kernel larger than the input, ...) name the layer."""
-    try:
-        return op(*args, **kwargs)
-    except ValueError as e:
-        err = ValueError(f"{layer.name} ({type(layer).__name__}): {e}")
-        err._names_layer = True  # type: ignore[attr-defined]
-        raise err from None
-
-
-def _channels_last(data_format: Any, who: str) -> None:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{who}: only data_format='channels_last' is supported, "
-                         f"got {data_format!r}")
 
 
 class _Conv(Module):
@@ -49,15 +27,15 @@ class _Conv(Module):
                  bias_regularizer: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         who = type(self).__name__
-        _channels_last(data_format, who)
+        check_data_format(data_format, who)
         if int(filters) < 1:
             raise ValueError(f"{who}: filters must be a positive integer, got {filters!r}")
         if not isinstance(padding, str) or padding.lower() not in self.paddings:
             raise ValueError(f"{who}: padding must be one of {self.paddings}, got {padding!r}")
         self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, self.rank)
-        self.strides = _tuple(strides, self.rank)
-        self.dilation_rate = _tuple(dilation_rate, self.rank)
+        self.kernel_size = int_tuple(kernel_size, self.rank)
+        self.strides = int_tuple(strides, self.rank)
+        self.dilation_rate = int_tuple(dilation_rate, self.rank)
         self.padding = padding.lower()
         self.activation = _activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -80,13 +58,6 @@ class _Conv(Module):
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y)
-
-
-def _tuple(v: Any, n: int) -> tuple[int, ...]:
-    t = (int(v),) * n if isinstance(v, int) else tuple(int(a) for a in v)
-    if len(t) != n or min(t) < 1:
-        raise ValueError(f"expected a positive int or a tuple of {n} positive ints, got {v!r}")
-    return t
 
 
 class Conv2D(_Conv):
@@ -119,9 +90,9 @@ def _depthwise_args(layer: Module, data_format: Any, kernel_size: Any, strides: 
                     dilation_rate: Any, padding: str, depth_multiplier: int, activation: Any,
                     use_bias: bool) -> None:
     """The arguments DepthwiseConv2D and SeparableConv2D share, checked and stored."""
-    _channels_last(data_format, type(layer).__name__)
-    layer.kernel_size = _tuple(kernel_size, 2)
-    layer.strides, layer.dilation_rate = _tuple(strides, 2), _tuple(dilation_rate, 2)
+    check_data_format(data_format, type(layer).__name__)
+    layer.kernel_size = int_tuple(kernel_size, 2)
+    layer.strides, layer.dilation_rate = int_tuple(strides, 2), int_tuple(dilation_rate, 2)
     layer.padding = padding
     layer.depth_multiplier = int(depth_multiplier)
     layer.activation = _activations.get(activation)

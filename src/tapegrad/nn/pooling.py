@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tapegrad import ops
-from tapegrad.nn.conv import check_rank, run_op
+from tapegrad.nn._utils import check_data_format, check_rank, run_op
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
@@ -23,9 +23,7 @@ class _Pool(Module):
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
                  data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is "
-                             f"supported, got {data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         self.pool_size, self.strides, self.padding = pool_size, strides, padding
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
@@ -87,9 +85,7 @@ class _GlobalPool(Module):
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is "
-                             f"supported, got {data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         self.keepdims = bool(keepdims)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
