@@ -17,6 +17,7 @@ from tapegrad.nn import activations, initializers, regularizers
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from tapegrad.nn.conv_transpose import Conv2DTranspose
 from tapegrad.nn.embedding import Embedding
+from tapegrad.nn.functional import Input, InputLayer
 from tapegrad.nn.layers import (
     Activation,
     BatchNormalization,
@@ -25,21 +26,9 @@ from tapegrad.nn.layers import (
     Flatten,
     LayerNormalization,
 )
-from tapegrad.nn.module import Layer, Module, reset_names
-from tapegrad.nn.model import Model, Sequential
-from tapegrad.nn.functional import Input, InputLayer
 from tapegrad.nn.merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
-from tapegrad.nn.reshaping import (
-    Cropping2D,
-    Identity,
-    Lambda,
-    Permute,
-    RepeatVector,
-    Reshape,
-    UpSampling2D,
-    ZeroPadding2D,
-)
-from tapegrad.nn.saving import load_model, register_serializable
+from tapegrad.nn.model import Model, Sequential
+from tapegrad.nn.module import Layer, Module, reset_names
 from tapegrad.nn.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -59,6 +48,17 @@ from tapegrad.nn.pooling import (
     MaxPooling2D,
 )
 from tapegrad.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from tapegrad.nn.reshaping import (
+    Cropping2D,
+    Identity,
+    Lambda,
+    Permute,
+    RepeatVector,
+    Reshape,
+    UpSampling2D,
+    ZeroPadding2D,
+)
+from tapegrad.nn.saving import load_model, register_serializable
 from tapegrad.nn.weights import load_weights, save_weights
 
 __all__ = [

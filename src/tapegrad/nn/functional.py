@@ -280,10 +280,10 @@ class Functional(Model):
             if isinstance(node.layer, InputLayer):
                 continue
 
-            def ref(x: Any) -> Any:
+            def ref(x: Any, where: str = f"the call of {name}") -> Any:
                 if isinstance(x, KerasTensor):
                     return {"__tensor__": [*local[id(x)], x.index]}
-                return serialize_value(x, f"{name} call")
+                return serialize_value(x, where)
             calls.append({"layer": name, "args": map_structure(ref, node.args),
                           "kwargs": map_structure(ref, node.kwargs),
                           "training": node.training})

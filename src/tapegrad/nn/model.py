@@ -38,6 +38,13 @@ class Model(Module, Trainable):
 
     `input_names`/`output_names` are lists of names for functional models and None for
     Sequential and subclassed models (which take and return single tensors).
+
+    >>> import numpy as np, tapegrad as tg
+    >>> x = tg.nn.Input((4,), name="x")
+    >>> model = tg.nn.Model(x, tg.nn.Dense(1)(tg.nn.Dense(8, activation="relu")(x)))
+    >>> model.compile("adam", "mse")
+    >>> model.predict(np.ones((3, 4))).shape, model.input_names
+    ((3, 1), ['x'])
     """
 
     input_names: list[str] | None = None

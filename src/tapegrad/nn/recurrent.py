@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from tapegrad import ops
-from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
 from tapegrad.nn._utils import check_rank, dropout_mask
 from tapegrad.nn.module import Module
