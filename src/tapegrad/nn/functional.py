@@ -150,16 +150,17 @@ class Functional(Model):
         if dup:
             raise ValueError(f"{where}: layer names must be unique within a model, {dup} "
                              f"appear(s) more than once; pass name=... to the layers")
-        self._input_struct, self._output_struct = inputs, outputs
-        self._model_layers = layers
-        self._model_nodes = [t.node for t in flat_in if isinstance(t.node.layer, InputLayer)]
-        self._model_nodes += nodes
-        self.inputs, self.outputs = flat_in, flat_out
-        self.input_names = (list(inputs) if isinstance(inputs, dict)
+        self._model_layers = layers  # tracked: the weights of the model, in layer order
+        d = self.__dict__  # graph bookkeeping, not tracked as sub-layers
+        d["_input_struct"], d["_output_struct"] = inputs, outputs
+        d["_model_nodes"] = [t.node for t in flat_in if isinstance(t.node.layer, InputLayer)]
+        d["_model_nodes"] += nodes
+        d["inputs"], d["outputs"] = flat_in, flat_out
+        d["input_names"] = (list(inputs) if isinstance(inputs, dict)
                             else [t.name for t in flat_in])
-        self.output_names = (list(outputs) if isinstance(outputs, dict)
+        d["output_names"] = (list(outputs) if isinstance(outputs, dict)
                              else [t.node.layer.name for t in flat_out])
-        self._plan = self._compile_plan(flat_in, flat_out, nodes)
+        d["_plan"] = self._compile_plan(flat_in, flat_out, nodes)
         self.__dict__["_dtype"] = next((t.dtype for t in flat_in if t.dtype.kind == "f"), None)
         self.__dict__["_build_input_shape"] = map_structure(lambda t: t.shape, inputs)
         self.__dict__["_output_shape"] = map_structure(lambda t: t.shape, outputs)
@@ -184,9 +185,10 @@ class Functional(Model):
                 out_slots.append(slots[id(t)])
             plan.append((node.layer, single, args, kwargs, out_slots, node.training,
                          isinstance(node.outputs, KerasTensor)))
-        self._n_slots = len(slots)
-        self._input_slots = [slots[id(t)] for t in flat_in]
-        self._output_slots = [slots[id(t)] for t in flat_out]
+        d = self.__dict__
+        d["_n_slots"] = len(slots)
+        d["_input_slots"] = [slots[id(t)] for t in flat_in]
+        d["_output_slots"] = [slots[id(t)] for t in flat_out]
         return plan
 
     @property

@@ -105,8 +105,9 @@ class Sequential(Model):
     def __init__(self, layers: Iterable[Any] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._layers: list[Module] = []
-        self._input_tensor: KerasTensor | None = None  # from an Input given as first element
-        self._graph: tuple[Any, Any, list] | None = None  # (input, output, nodes made)
+        d = self.__dict__  # not tracked as sub-layers:
+        d["_input_tensor"] = None  # a KerasTensor, from an Input given as first element
+        d["_graph"] = None  # (input, output, nodes made by the last build)
         for layer in layers or []:
             self.add(layer)
 
@@ -128,7 +129,7 @@ class Sequential(Model):
                                 f"graphs")
             if self._layers or self._input_tensor is not None:
                 raise ValueError(f"{self.name}: an Input can only be the first element")
-            self._input_tensor = layer
+            self.__dict__["_input_tensor"] = layer
             if layer.dtype.kind == "f" and self._dtype is None:
                 self.__dict__["_dtype"] = layer.dtype
             return
@@ -177,7 +178,7 @@ class Sequential(Model):
         for layer in self._layers:
             y = layer(y)
             made.append(layer._inbound_nodes[-1])
-        self._graph = (x, y, made)
+        self.__dict__["_graph"] = (x, y, made)
         self.__dict__["_build_input_shape"] = tuple(input_shape)
         self.__dict__["_output_shape"] = y.shape if isinstance(y, KerasTensor) else None
         self.__dict__["built"] = True
