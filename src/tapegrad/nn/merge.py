@@ -15,7 +15,7 @@ from typing import Any
 
 from tapegrad import ops
 from tapegrad.nn.module import Module
-from tapegrad.tensor import Tensor
+from tapegrad.tensor import Tensor, as_tensor
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"]
 
@@ -34,7 +34,7 @@ class _Merge(Module):
             raise ValueError(f"{who} takes exactly {self.exactly} inputs, got {len(inputs)}")
         if len(inputs) < 2:
             raise ValueError(f"{who} takes at least 2 inputs, got {len(inputs)}")
-        return list(inputs)
+        return [as_tensor(x) for x in inputs]
 
     def _check_elementwise(self, inputs: Any) -> list[Any]:
         xs = self._check(inputs)
