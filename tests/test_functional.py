@@ -302,7 +302,7 @@ def test_reading_losses_makes_no_cyclic_garbage():
         before = gc.get_count()[0]
         for _ in range(50):
             assert len(model.losses) == 2
-            model.submodules
+            assert len(model.submodules) == 3
         found = gc.collect()
     finally:
         gc.enable()

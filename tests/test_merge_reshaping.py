@@ -15,7 +15,8 @@ A, B, C = (RNG.standard_normal((3, 4)) for _ in range(3))
 
 @pytest.mark.parametrize("layer, want", [
     (nn.Add(), A + B + C), (nn.Multiply(), A * B * C), (nn.Average(), (A + B + C) / 3),
-    (nn.Maximum(), np.maximum(np.maximum(A, B), C)), (nn.Minimum(), np.minimum(np.minimum(A, B), C)),
+    (nn.Maximum(), np.maximum(np.maximum(A, B), C)),
+    (nn.Minimum(), np.minimum(np.minimum(A, B), C)),
     (nn.Concatenate(), np.concatenate([A, B, C], axis=-1)),
     (nn.Concatenate(axis=0), np.concatenate([A, B, C], axis=0)),
 ])
