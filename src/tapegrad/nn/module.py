@@ -397,6 +397,8 @@ class Module:
             self.__dict__["_dtype"] = _first_float_dtype(inputs)
         if self._own_build:
             self.build(_input_shape(inputs))
+        else:
+            self.__dict__["_build_input_shape"] = _input_shape(inputs)
         self.__dict__["built"] = True
 
     def _call_in_scope(self, inputs: Any, training: Any, **kwargs: Any) -> Any:

@@ -279,6 +279,15 @@ class Bidirectional(Module):
         self.merge_mode = merge_mode
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
 
+    def get_config(self) -> dict:
+        """The constructor arguments, with the wrapped layer under its own name (before the
+        `forward_` prefix), so that a layer made from this config has the same names."""
+        config = super().get_config()
+        layer = self.forward_layer
+        name = layer.name[len("forward_"):] if layer.name.startswith("forward_") else layer.name
+        config["layer"] = type(layer)(**{**layer.get_config(), "name": name})
+        return config
+
     def call(self, inputs: Any, training: bool = False,
              initial_state: Sequence[Any] | None = None) -> Any:
         fs = bs = None

@@ -162,7 +162,13 @@ def deserialize_value(value: Any, custom_objects: dict | None = None) -> Any:
         if not module.startswith("tapegrad."):
             raise ValueError(f"load_model: refusing to import {module!r} from a config")
         cls = getattr(importlib.import_module(module), name)
-        return cls(**deserialize_value(value["config"], custom_objects))
+        config = deserialize_value(value["config"], custom_objects)
+        try:
+            return cls(**config)
+        except TypeError:  # a Configurable whose attributes are not all constructor arguments
+            obj = cls.__new__(cls)
+            vars(obj).update(config)
+            return obj
     return {k: deserialize_value(v, custom_objects) for k, v in value.items()}
 
 
@@ -172,7 +178,7 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     """`{"class_name", "config", "build_input_shape"}` of a layer or model."""
     cls = type(layer)
     name = _registered_name(cls) or cls.__name__
-    config = layer.get_config()
+    config = {"name": layer.name, "trainable": layer.trainable, **layer.get_config()}
     shape = layer._build_input_shape if layer.built else None
     return {"class_name": name, "module": cls.__module__,
             "config": serialize_value(config, f"layer {layer.name!r} ({cls.__name__})"),
