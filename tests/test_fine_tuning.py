@@ -72,15 +72,15 @@ def run(seed):
     return base_acc, frozen_acc, tuned_acc, before, after_frozen, after_tuning
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_frozen_base_does_not_move_and_its_features_transfer(seed):
     """Demonstrates: `trainable = False` removes a base's weights from training (not one bit
     moves, BatchNorm's moving statistics included, since a frozen BatchNorm runs in
     inference mode) and features learnt on digits 0-4 let a linear head classify 5-9.
 
     Measured over seeds 0-19 (OPENBLAS_CORETYPE=Haswell and Prescott): base accuracy on 0-4
-    0.97-0.99; frozen-feature head on held-out 5-9 0.80-0.93 (chance 0.20); after fine-tuning
-    0.84-0.94. Bars: 0.9, 0.6, 0.6.
+    0.961-0.999; frozen-feature head on held-out 5-9 0.688-0.855 (chance 0.20); after
+    fine-tuning 0.755-0.866. Bars: 0.9, 0.6, 0.6.
     """
     base_acc, frozen_acc, tuned_acc, before, after_frozen, after_tuning = run(seed)
     assert base_acc > 0.9
