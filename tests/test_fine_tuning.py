@@ -111,5 +111,9 @@ def test_freezing_a_model_freezes_every_layer_and_unfreezing_one_layer_works():
     base = make_base()
     base.trainable = False
     assert base.trainable_variables == [] and all(not x.trainable for x in base.layers)
-    base.get_layer("classes").trainable = True
+    base.get_layer("classes").trainable = True  # as in Keras: a frozen model trains nothing
+    assert base.trainable_variables == []
+    base.trainable = True  # DLwP 5.3: unfreeze the base, then re-freeze all but the top
+    for layer in base.layers[:-1]:
+        layer.trainable = False
     assert [v.name for v in base.trainable_variables] == ["classes/kernel", "classes/bias"]
