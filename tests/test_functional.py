@@ -324,3 +324,12 @@ def test_automatic_names_are_unique_across_threads():
     for t in threads:
         t.join()
     assert len(names) == 3200 and len(set(names)) == 3200
+
+
+def test_single_input_model_takes_a_one_element_list_and_casts_data_to_the_input_dtype():
+    x = nn.Input((2,))
+    model = nn.Model(x, nn.Dense(1)(x))
+    data = np.ones((3, 2))  # float64 data into a float32 Input, as Keras casts it
+    assert model([data]).shape == (3, 1) and model(data).dtype == np.float32
+    wide = nn.Input((2,), dtype="float64")
+    assert nn.Model(wide, nn.Dense(1)(wide))(data).dtype == np.float64

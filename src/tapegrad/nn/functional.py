@@ -222,7 +222,8 @@ class Functional(Model):
                 raise ValueError(f"{where}: the input dict must have the keys {names}; "
                                  f"missing {missing}, unexpected {extra}")
             flat = [inputs[k] for k in names]
-        elif isinstance(inputs, (list, tuple)) and n > 1:
+        elif isinstance(inputs, (list, tuple)) and (n > 1 or len(inputs) == 1 and isinstance(
+                inputs[0], (Tensor, np.ndarray))):
             flat = list(inputs)
         else:
             flat = [inputs]
@@ -237,8 +238,9 @@ class Functional(Model):
                     s is not None and s != d for s, d in zip(spec.shape, shape)):
                 raise ValueError(f"{where}: input {spec.name!r} expects shape {spec.shape} "
                                  f"(None: any size), got {tuple(shape)}")
-            if spec.dtype.kind == "f" and t.dtype.kind in "iub":
-                t = as_tensor(t.numpy().astype(spec.dtype))
+            if spec.dtype.kind == "f" and t.dtype != spec.dtype and (
+                    t.dtype.kind in "iub" or not isinstance(value, Tensor)):
+                t = as_tensor(t.numpy().astype(spec.dtype))  # data, as Keras: the Input's dtype
             out.append(t)
         return out
 

@@ -513,24 +513,19 @@ class Module:
         {'units': 3, 'activation': 'relu', 'name': 'hidden', 'trainable': True}
         """
         args, kwargs = self._init_args
-        try:
-            bound = inspect.signature(type(self).__init__).bind_partial(self, *args, **kwargs)
-        except TypeError:
-            bound = None
+        signature = inspect.signature(type(self).__init__)
         config: dict[str, Any] = {}
-        if bound is not None:
-            params = inspect.signature(type(self).__init__).parameters
-            for key, value in list(bound.arguments.items())[1:]:
-                kind = params[key].kind
-                if kind is inspect.Parameter.VAR_KEYWORD:
-                    config.update(value)
-                elif kind is inspect.Parameter.VAR_POSITIONAL:
-                    if value:
-                        raise TypeError(f"{self.name}: get_config cannot name the *{key} "
-                                        f"arguments of {type(self).__name__}; override "
-                                        f"get_config (and from_config)")
-                else:
-                    config[key] = value
+        for key, value in list(signature.bind_partial(self, *args, **kwargs).arguments.items())[1:]:
+            kind = signature.parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                config.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                if value:
+                    raise TypeError(f"{self.name}: get_config cannot name the *{key} arguments "
+                                    f"of {type(self).__name__}; override get_config (and "
+                                    f"from_config)")
+            else:
+                config[key] = value
         config["name"] = self.name
         config["trainable"] = self.trainable
         if self._dtype is not None:

@@ -70,10 +70,7 @@ def model_dot(model: Any, show_shapes: bool = True, show_dtype: bool = False,
         outs.setdefault(key, []).append(flat[0].shape if len(flat) == 1
                                         else [t.shape for t in flat])
         dtypes[key] = flat[0].dtype.name
-        for t in node.inputs:
-            edge = (ids[id(t.node.layer)], ids[key])
-            if edge not in edges:
-                edges.append(edge)
+        edges += [(ids[id(t.node.layer)], ids[key]) for t in node.inputs]  # one per use
     body = []
     for layer in graph.layers:
         key = id(layer)
