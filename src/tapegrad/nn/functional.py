@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import ops
 from tapegrad.nn.model import Model
 from tapegrad.nn.module import Module, unique_name
 from tapegrad.nn.symbolic import KerasTensor, Node, flatten, map_structure
@@ -238,9 +239,8 @@ class Functional(Model):
                     s is not None and s != d for s, d in zip(spec.shape, shape)):
                 raise ValueError(f"{where}: input {spec.name!r} expects shape {spec.shape} "
                                  f"(None: any size), got {tuple(shape)}")
-            if spec.dtype.kind == "f" and t.dtype != spec.dtype and (
-                    t.dtype.kind in "iub" or not isinstance(value, Tensor)):
-                t = as_tensor(t.numpy().astype(spec.dtype))  # data, as Keras: the Input's dtype
+            if spec.dtype.kind == "f" and t.dtype != spec.dtype and t.dtype.kind in "fiub":
+                t = ops.astype(t, spec.dtype)  # as Keras: inputs take the Input's dtype
             out.append(t)
         return out
 
