@@ -333,3 +333,29 @@ def test_single_input_model_takes_a_one_element_list_and_casts_data_to_the_input
     assert model([data]).shape == (3, 1) and model(data).dtype == np.float32
     wide = nn.Input((2,), dtype="float64")
     assert nn.Model(wide, nn.Dense(1)(wide))(data).dtype == np.float64
+
+
+def test_plot_model_of_a_built_subclassed_model_traces_it():
+    class Net(nn.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = nn.Dense(4, activation="relu"), nn.Dense(2)
+
+        def call(self, x, training=False):
+            return self.out(self.hidden(x))
+
+    net = Net()
+    with pytest.raises(ValueError, match="has not been built.*input_shape"):
+        tg.viz.plot_model(net)
+    net(np.ones((5, 3), np.float32))
+    src = tg.viz.plot_model(net).source
+    assert "dense (Dense)" in src and "dense_1 (Dense)" in src and "params 16" in src
+
+
+def test_loaded_sequential_gives_intermediate_activations(tmp_path):
+    base = nn.Sequential([nn.Input((4,)), nn.Dense(3, activation="relu"), nn.Dense(2)])
+    base.save(tmp_path / "b.tapegrad")
+    loaded = nn.load_model(tmp_path / "b.tapegrad")
+    acts = nn.Model(loaded.input, [layer.output for layer in loaded.layers])
+    h, o = acts(np.ones((1, 4)))
+    np.testing.assert_allclose(o.numpy(), base(np.ones((1, 4))).numpy(), rtol=1e-6)
