@@ -1,4 +1,6 @@
-"""Module: the Keras-style base of every layer and model (weights, tracking, names, lazy build).
+"""Layer (= Module): the Keras-style base of every layer and model: weights, tracking, names,
+lazy build, symbolic calls (the functional API) and configs. Layers do not train: `Model`
+(`tapegrad.nn.model`) is the layer that adds compile/fit/evaluate/predict and save.
 
 Writing a layer (the contract other layers build on)::
 
@@ -27,7 +29,14 @@ Writing a layer (the contract other layers build on)::
   get the name `"<module>/<attr>"` when first listed.
 - `training=None` (the default) inherits the value of the enclosing layer's call, so a custom
   model only has to pass `training` to its outermost call. `call` may omit the parameter.
-- Names are unique per process: `dense`, `dense_1`, ... (`tg.nn.reset_names()` restarts them).
+- Names are unique per process: `dense`, `dense_1`, ... (`tg.nn.reset_names()` restarts them);
+  handing them out is thread-safe.
+- Called on symbolic tensors (`tg.nn.Input`), a layer records a node of the functional graph
+  instead of computing (see `tapegrad.nn.symbolic`); `layer.output` is the result of its
+  first such call.
+- `get_config()` returns the constructor arguments (captured when the layer is made), so
+  `type(layer).from_config(layer.get_config())` makes a twin; layers whose constructor does
+  more than store its arguments override both (see `tapegrad.nn.saving`).
 """
 
 from __future__ import annotations
