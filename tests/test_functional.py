@@ -359,3 +359,18 @@ def test_loaded_sequential_gives_intermediate_activations(tmp_path):
     acts = nn.Model(loaded.input, [layer.output for layer in loaded.layers])
     h, o = acts(np.ones((1, 4)))
     np.testing.assert_allclose(o.numpy(), base(np.ones((1, 4))).numpy(), rtol=1e-6)
+
+
+def test_an_error_inside_call_names_the_layer_and_keeps_the_failing_line():
+    import traceback
+
+    class Broken(nn.Layer):
+        def call(self, x):
+            return x.reshape((7, 7))  # the failing line
+
+    try:
+        Broken(name="broken")(np.ones((2, 3)))
+    except ValueError as e:
+        text = "".join(traceback.format_exception(e))
+    assert "broken (Broken):" in text
+    assert "return x.reshape((7, 7))  # the failing line" in text

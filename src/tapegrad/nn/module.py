@@ -426,7 +426,8 @@ class Module:
                 raise
             err = type(e)(f"{self.name} ({type(self).__name__}): {e}")
             err._names_layer = True  # type: ignore[attr-defined]
-            raise err from None
+            # the original traceback (down to the failing line in `call`) stays the traceback
+            raise err.with_traceback(e.__traceback__) from None
         finally:
             st.scope = old_scope
             ctx.training = old_training
