@@ -363,11 +363,12 @@ class Module:
 
         save_weights(self, path)
 
-    def load_weights(self, path: str, by_name: bool = True) -> None:
-        """Read weights saved by `save_weights` (see `tapegrad.nn.weights.load_weights`)."""
+    def load_weights(self, path: str, **options: Any) -> None:
+        """Read weights saved by `save_weights`; options and defaults are those of
+        `tapegrad.nn.weights.load_weights`."""
         from tapegrad.nn.weights import load_weights
 
-        load_weights(self, path, by_name=by_name)
+        load_weights(self, path, **options)
 
     # -- building and calling ---------------------------------------------------------------
     def build(self, input_shape: Any) -> None:
