@@ -374,3 +374,29 @@ def test_an_error_inside_call_names_the_layer_and_keeps_the_failing_line():
         text = "".join(traceback.format_exception(e))
     assert "broken (Broken):" in text
     assert "return x.reshape((7, 7))  # the failing line" in text
+
+
+def test_a_functional_training_step_makes_no_cyclic_garbage():
+    x = nn.Input((4,))
+    h = nn.BatchNormalization()(nn.Dense(8, kernel_regularizer="l2")(x))
+    model = nn.Model(x, nn.Dense(1)(nn.Add()([nn.Dense(8)(h), h])))
+    opt = tg.optimizers.Adam()
+    data = np.ones((16, 4), np.float32)
+
+    def step():
+        with tg.GradientTape() as tape:
+            loss = tg.mean(model(data, training=True) ** 2) + sum(model.losses)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+
+    for _ in range(3):
+        step()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            step()
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0
