@@ -275,7 +275,8 @@ def test_plot_model_keras_call_draws_every_layer_with_none_batch(tmp_path):
                  "(None, 4)", "(None, 1)"):
         assert name in g.source, name
     m = toy_71()
-    src = tg.viz.plot_model(m).source
+    src = tg.viz.plot_model(m).source  # Keras's default: no shapes
+    assert "(None, 4)" not in src and "(None, 4)" in tg.viz.plot_model(m, show_shapes=True).source
     assert src.count("->") == 6  # 3 inputs into concatenate, 1 into dense, 2 heads
     assert "concatenate (Concatenate)" in src
 

@@ -99,7 +99,8 @@ def backward_steps(tape: Any, target: Any) -> Any:
     return _backward_steps(tape, target)
 
 
-def plot_model(model: Any, to_file: Any = None, show_shapes: bool = True, **options: Any) -> Any:
+def plot_model(model: Any, to_file: Any = None, show_shapes: bool = False,
+               **options: Any) -> Any:
     """A layer-level picture of `model` like Keras's plot_model (see `tapegrad.viz.model`).
 
     >>> import tapegrad as tg

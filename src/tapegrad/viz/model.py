@@ -98,11 +98,12 @@ def model_dot(model: Any, show_shapes: bool = True, show_dtype: bool = False,
     return document("model", header, body)
 
 
-def plot_model(model: Any, to_file: Any = None, show_shapes: bool = True,
+def plot_model(model: Any, to_file: Any = None, show_shapes: bool = False,
                show_dtype: bool = False, show_layer_names: bool = True, rankdir: str = "TB",
                show_trainable: bool = False, *, input_shape: Any = None,
                **options: Any) -> Any:
-    """Draw `model` layer by layer, as Keras's `plot_model(model, to_file, show_shapes=...)`.
+    """Draw `model` layer by layer, as Keras's `plot_model(model, to_file, show_shapes=...)`
+(with Keras's defaults: names and types only unless `show_shapes=True`).
 
     Functional and built Sequential models are drawn from their layer graph. Subclassed
     models (and any model when `input_shape` is given, batch first, None allowed) are traced
