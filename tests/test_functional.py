@@ -46,12 +46,26 @@ def test_input_is_symbolic_with_none_batch_and_layer_calls_give_shapes():
     assert nn.LSTM(3, return_sequences=True)(emb).shape == (None, None, 3)
 
 
-def test_symbolic_tensor_refuses_ops_with_a_clear_error():
-    x = nn.Input((3,))
+def test_python_operators_on_symbolic_tensors_are_layers_and_functions_are_refused():
+    """As in Keras 3: `x * 2`, `a + b`, `-x`, `x[:, :2]` record layers (TensorOp); values and
+    tapegrad functions on a symbolic tensor raise with the fix (a Lambda layer)."""
+    x, y = nn.Input((3,)), nn.Input((3,))
+    z = (x + y) * 2 - 1.0 / (x * x + 1) + np.ones(3)
+    w = -z[:, :2] ** 2
+    model = nn.Model([x, y], [z, w, x @ np.ones((3, 2))])
+    a, b = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
+    want_z = (a + b) * 2 - 1.0 / (a * a + 1) + 1
+    got = model([a, b])
+    np.testing.assert_allclose(got[0].numpy(), want_z, rtol=1e-6)
+    np.testing.assert_allclose(got[1].numpy(), -want_z[:, :2] ** 2, rtol=1e-6)
+    np.testing.assert_allclose(got[2].numpy(), a @ np.ones((3, 2)), rtol=1e-6)
+    assert type(z.node.layer).__name__ == "TensorOp"
     with pytest.raises(TypeError, match="symbolic.*Lambda"):
-        x + 1.0
+        tg.exp(x)
     with pytest.raises(TypeError, match="symbolic"):
         np.asarray(x)
+    with pytest.raises(TypeError, match="symbolic"):
+        bool(x)
 
 
 def test_symbolic_call_does_not_update_batchnorm_statistics_or_record():

@@ -199,3 +199,10 @@ def test_get_config_from_config_of_builtin_layers():
         config = layer.get_config()
         twin = type(layer).from_config(config)
         assert twin.get_config() == config
+
+
+def test_operators_on_symbolic_tensors_roundtrip(tmp_path):
+    x, y = nn.Input((3,)), nn.Input((3,))
+    z = (x + y) * 2 - 1.0 / (x * x + 1) + np.ones(3)
+    model = nn.Model([x, y], [-z[:, 1:] ** 2, x @ np.full((3, 2), 0.5)])
+    roundtrip(model, tmp_path, RNG.random((2, 3)), RNG.random((2, 3)))

@@ -19,6 +19,7 @@ to `Model` (a tensor, a list or a dict).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ from tapegrad.nn.module import Module, unique_name
 from tapegrad.nn.symbolic import KerasTensor, Node, flatten, map_structure
 from tapegrad.tensor import Tensor, as_tensor, get_default_dtype
 
-__all__ = ["Input", "InputLayer", "Functional"]
+__all__ = ["Input", "InputLayer", "Functional", "TensorOp"]
 
 
 class InputLayer(Module):
@@ -85,6 +86,88 @@ def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = No
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
                        batch_shape=batch_shape)
     return layer.output
+
+
+_BINARY = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul,
+           "divide": operator.truediv, "power": operator.pow, "matmul": operator.matmul}
+
+
+class TensorOp(Module):
+    """A Python operator on symbolic tensors (`x * 2`, `a + b`, `-x`, `x[:, 0]`) recorded as a
+    layer of the functional graph, as Keras 3 records them. `operand` is the constant other
+    side (`reverse=True`: it comes first); without it the layer takes a pair `[a, b]`.
+    `key` (for "getitem") is in the JSON form of `encode_key`.
+
+    >>> import tapegrad as tg, numpy as np
+    >>> x = tg.nn.Input((3,))
+    >>> model = tg.nn.Model(x, 1.0 - x[:, :2] * 2)
+    >>> model(np.ones((1, 3))).numpy()
+    array([[-1., -1.]], dtype=float32)
+    """
+
+    def __init__(self, op: str, operand: Any = None, reverse: bool = False, key: Any = None,
+                 **kwargs: Any):
+        kwargs.setdefault("name", unique_name(op))
+        super().__init__(**kwargs)
+        if op not in (*_BINARY, "negative", "getitem"):
+            raise ValueError(f"TensorOp: unknown op {op!r}")
+        self.op, self.reverse, self.key = op, bool(reverse), key
+        self.operand = operand if operand is None or isinstance(operand, (int, float)) \
+            else np.asarray(operand)
+
+    def call(self, inputs: Any) -> Any:
+        if self.op == "negative":
+            return -inputs
+        if self.op == "getitem":
+            return inputs[decode_key(self.key)]
+        fn = _BINARY[self.op]
+        if self.operand is None:
+            a, b = inputs
+            return fn(a, b)
+        other = self.operand
+        return fn(other, inputs) if self.reverse else fn(inputs, other)
+
+
+def encode_key(key: Any) -> Any:
+    """An indexing key (ints, slices, None, Ellipsis, tuples of them) in a JSON-ready form.
+
+    >>> encode_key((slice(None), 0, None, ...))
+    [{'slice': [None, None, None]}, 0, None, '...']
+    """
+    if isinstance(key, tuple):
+        return [encode_key(k) for k in key]
+    if isinstance(key, slice):
+        return {"slice": [key.start, key.stop, key.step]}
+    if key is Ellipsis:
+        return "..."
+    if key is None or isinstance(key, (int, np.integer)):
+        return None if key is None else int(key)
+    raise TypeError(f"indexing a symbolic tensor takes ints, slices, None and ..., got "
+                    f"{key!r}; use tg.nn.Lambda for other keys")
+
+
+def decode_key(key: Any) -> Any:
+    """The inverse of `encode_key`."""
+    if isinstance(key, list):
+        return tuple(decode_key(k) for k in key)
+    if isinstance(key, dict):
+        return slice(*key["slice"])
+    return Ellipsis if key == "..." else key
+
+
+def symbolic_op(op: str, x: KerasTensor, other: Any = None, reverse: bool = False) -> Any:
+    """Record `x <op> other` (or `other <op> x`) as a `TensorOp` call (KerasTensor operators)."""
+    if op == "negative":
+        return TensorOp(op)(x)
+    if op == "getitem":
+        return TensorOp(op, key=encode_key(other))(x)
+    if isinstance(other, KerasTensor):
+        return TensorOp(op)([other, x] if reverse else [x, other])
+    if isinstance(other, Tensor):
+        other = other.numpy()
+    if not isinstance(other, (int, float, np.ndarray, np.generic, list)):
+        raise TypeError(f"cannot combine a symbolic tensor with {type(other).__name__}")
+    return TensorOp(op, operand=other, reverse=reverse)(x)
 
 
 class _Slot(int):
@@ -306,7 +389,7 @@ class Functional(Model):
 
         layers = {}
         for spec in config["layers"]:
-            layer = deserialize_layer(spec, custom_objects)
+            layer = deserialize_layer(spec, custom_objects, build=False)
             layers[layer.name] = layer
         made: dict[tuple, Any] = {}
         counts: dict[str, int] = {}

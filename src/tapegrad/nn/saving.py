@@ -78,11 +78,11 @@ def _registered_name(obj: Any) -> str | None:
 
 def _layer_classes() -> dict[str, type]:
     from tapegrad import nn
-    from tapegrad.nn.functional import Functional
+    from tapegrad.nn.functional import Functional, TensorOp
     from tapegrad.nn.module import Module
 
     classes = {k: v for k, v in vars(nn).items() if isinstance(v, type) and issubclass(v, Module)}
-    classes["Functional"] = Functional
+    classes["Functional"], classes["TensorOp"] = Functional, TensorOp
     return classes
 
 
@@ -205,8 +205,10 @@ def _shape(spec: Any) -> Any:
     return spec
 
 
-def deserialize_layer(spec: dict[str, Any], custom_objects: dict | None = None) -> Any:
-    """A new layer from `serialize_layer`'s output, built to its saved input shape."""
+def deserialize_layer(spec: dict[str, Any], custom_objects: dict | None = None,
+                      build: bool = True) -> Any:
+    """A new layer from `serialize_layer`'s output, built to its saved input shape (unless
+    `build=False`: layers of a functional model are built by the graph's calls)."""
     from tapegrad.nn.functional import Functional
     from tapegrad.nn.model import Sequential
 
@@ -216,7 +218,7 @@ def deserialize_layer(spec: dict[str, Any], custom_objects: dict | None = None) 
     else:
         layer = cls.from_config(deserialize_value(spec["config"], custom_objects))
     shape = spec.get("build_input_shape")
-    if not layer.built and shape is not None:
+    if build and not layer.built and shape is not None:
         layer.build(_shape(shape))
     return layer
 

@@ -51,13 +51,30 @@ class KerasTensor:
     def _no_ops(self, *args: Any) -> Any:
         raise TypeError(
             f"KerasTensor {self.name!r} is symbolic (a placeholder of shape {self.shape}): "
-            "tapegrad ops and Python operators cannot run on it. Wrap the computation in a "
-            "layer, e.g. tg.nn.Lambda(lambda t: t * 2)(x), or use the merge layers "
-            "(tg.nn.Add, tg.nn.Multiply, ...)")
+            "it has no values, and tapegrad functions cannot run on it. Python operators "
+            "(+, -, *, /, **, @, unary -, [i]) are recorded as layers; for anything else wrap "
+            "the computation in a layer, e.g. tg.nn.Lambda(lambda t: tg.exp(t))(x)")
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_ops
-    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __pow__ = __neg__ = _no_ops
-    __getitem__ = __array__ = __float__ = __bool__ = __len__ = _no_ops
+    __array__ = __float__ = __bool__ = __len__ = __iter__ = _no_ops
+    __array_ufunc__ = None  # NumPy defers `ndarray + KerasTensor` to __radd__
+
+    def _op(op: str, reverse: bool = False) -> Any:  # noqa: N805 (builds the methods below)
+        def method(self: KerasTensor, other: Any = None) -> Any:
+            from tapegrad.nn.functional import symbolic_op
+
+            return symbolic_op(op, self, other, reverse)
+        method.__name__ = f"__{'r' if reverse else ''}{op}__"
+        return method
+
+    __add__, __radd__ = _op("add"), _op("add", True)
+    __sub__, __rsub__ = _op("subtract"), _op("subtract", True)
+    __mul__, __rmul__ = _op("multiply"), _op("multiply", True)
+    __truediv__, __rtruediv__ = _op("divide"), _op("divide", True)
+    __pow__, __rpow__ = _op("power"), _op("power", True)
+    __matmul__, __rmatmul__ = _op("matmul"), _op("matmul", True)
+    __neg__ = _op("negative")
+    __getitem__ = _op("getitem")
+    del _op
 
 
 class Node:
