@@ -206,3 +206,11 @@ def test_operators_on_symbolic_tensors_roundtrip(tmp_path):
     z = (x + y) * 2 - 1.0 / (x * x + 1) + np.ones(3)
     model = nn.Model([x, y], [-z[:, 1:] ** 2, x @ np.full((3, 2), 0.5)])
     roundtrip(model, tmp_path, RNG.random((2, 3)), RNG.random((2, 3)))
+
+
+def test_call_arguments_with_arrays_and_layers_roundtrip(tmp_path):
+    """Constants in layer calls (an array operand, a dict argument) survive the config."""
+    x = nn.Input((2,))
+    model = nn.Model(x, {"scaled": x * np.array([2.0, 3.0]), "dense": nn.Dense(1)(x)})
+    again = roundtrip(model, tmp_path, RNG.random((4, 2)))
+    assert again.output_names == ["scaled", "dense"]

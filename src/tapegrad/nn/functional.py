@@ -404,8 +404,8 @@ class Functional(Model):
                 return list(flatten(made[(name, node)]))[index]
             if isinstance(x, list):
                 return [unpack(v) for v in x]
-            if isinstance(x, dict) and not {"__class__", "__function__"} & set(x):
-                return {k: unpack(v) for k, v in x.items()}
+            if isinstance(x, dict) and not any(k.startswith("__") for k in x):
+                return {k: unpack(v) for k, v in x.items()}  # a dict argument, not a value
             return deserialize_value(x, custom_objects)
 
         for call in config["calls"]:
