@@ -214,3 +214,16 @@ def test_call_arguments_with_arrays_and_layers_roundtrip(tmp_path):
     model = nn.Model(x, {"scaled": x * np.array([2.0, 3.0]), "dense": nn.Dense(1)(x)})
     again = roundtrip(model, tmp_path, RNG.random((4, 2)))
     assert again.output_names == ["scaled", "dense"]
+
+
+def test_encoder_decoder_with_symbolic_initial_state_roundtrip(tmp_path):
+    """Symbolic tensors in keyword arguments (a decoder LSTM started from the encoder's
+    states, DLwP's sequence-to-sequence model) are part of the graph and of the config."""
+    source, target = nn.Input((5, 3)), nn.Input((4, 2))
+    _, h, c = nn.LSTM(4, return_state=True)(source)
+    decoded = nn.LSTM(4, return_sequences=True)(target, initial_state=[h, c])
+    model = nn.Model([source, target], nn.Dense(1)(decoded))
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any(line.strip() == "lstm[0][2]" for line in lines)
+    roundtrip(model, tmp_path, RNG.random((2, 5, 3)), RNG.random((2, 4, 2)))
