@@ -94,15 +94,6 @@ class Node:
         self.inputs = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
         self.flat_outputs = list(flatten(outputs))
 
-    @property
-    def parents(self) -> list[Node]:
-        """The nodes that produced this node's inputs, in input order (no repeats)."""
-        out: list[Node] = []
-        for t in self.inputs:
-            if t.node is not None and all(t.node is not n for n in out):
-                out.append(t.node)
-        return out
-
 
 def flatten(structure: Any) -> Iterator[Any]:
     """The leaves of nested lists, tuples and dicts (dicts in key order), depth first."""
