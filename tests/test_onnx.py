@@ -132,7 +132,7 @@ def test_dynamic_batch(tmp_path):
                                    atol=1e-6)
 
 
-class Residual(N.Module):
+class Residual(N.Model):
     """A subclassed model: layers with converters plus tape ops as glue."""
 
     def __init__(self):
@@ -151,7 +151,7 @@ def test_subclassed_model(tmp_path):
     roundtrip(Residual(), (None, 6), VEC, tmp_path)
 
 
-class TwoInputs(N.Module):
+class TwoInputs(N.Model):
     def __init__(self):
         super().__init__()
         self.a, self.b = N.Dense(3), N.Dense(3)
@@ -249,7 +249,7 @@ def test_import_tapegrad_loads_no_optional_package():
     assert out.stdout.strip() == "[]"
 
 
-class Shared(N.Module):
+class Shared(N.Model):
     def __init__(self):
         super().__init__()
         self.d = N.Dense(6, activation="tanh")

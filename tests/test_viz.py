@@ -291,7 +291,7 @@ def test_plot_model_with_fake_and_real_model(tmp_path):
                 x = layer(x)
             return x
 
-    g = viz.plot_model(Model(), (None, 2), to_file=tmp_path / "m.svg")
+    g = viz.plot_model(Model(), to_file=tmp_path / "m.svg", input_shape=(None, 2))
     assert "first (Layer)" in g.source and "second (Layer)" in g.source
     assert "in (1, 2) -> out (1, 2)" in g.source and "params 4" in g.source
     ET.parse(tmp_path / "m.svg")

@@ -24,7 +24,8 @@ import numpy as np
 
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from tapegrad.nn.embedding import Embedding
-from tapegrad.nn.layers import BatchNormalization, Dense, Flatten, LayerNormalization, Sequential
+from tapegrad.nn.layers import BatchNormalization, Dense, Flatten, LayerNormalization
+from tapegrad.nn.model import Sequential
 from tapegrad.nn.pooling import (
     AveragePooling1D,
     AveragePooling2D,

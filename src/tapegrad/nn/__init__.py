@@ -8,13 +8,16 @@
 >>> len(tape.gradient(loss, model.trainable_variables))
 4
 
-Layers written elsewhere (convolution, pooling, recurrent) subclass `Module` (see
-`tapegrad.nn.module` for the contract) and are exported here.
+Every layer subclasses `Layer` (= `Module`, see `tapegrad.nn.module` for the contract); a
+`Model` is a layer that also trains and saves (`tapegrad.nn.model`), built as a `Sequential`,
+from `Input`s with the functional API (`tapegrad.nn.functional`) or by subclassing.
 """
 
 from tapegrad.nn import activations, initializers, regularizers
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
+from tapegrad.nn.conv_transpose import Conv2DTranspose
 from tapegrad.nn.embedding import Embedding
+from tapegrad.nn.functional import Input, InputLayer
 from tapegrad.nn.layers import (
     Activation,
     BatchNormalization,
@@ -22,9 +25,10 @@ from tapegrad.nn.layers import (
     Dropout,
     Flatten,
     LayerNormalization,
-    Sequential,
 )
-from tapegrad.nn.module import Input, Layer, Model, Module, reset_names
+from tapegrad.nn.merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+from tapegrad.nn.model import Model, Sequential
+from tapegrad.nn.module import Layer, Module, reset_names
 from tapegrad.nn.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -44,6 +48,17 @@ from tapegrad.nn.pooling import (
     MaxPooling2D,
 )
 from tapegrad.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from tapegrad.nn.reshaping import (
+    Cropping2D,
+    Identity,
+    Lambda,
+    Permute,
+    RepeatVector,
+    Reshape,
+    UpSampling2D,
+    ZeroPadding2D,
+)
+from tapegrad.nn.saving import load_model, register_serializable
 from tapegrad.nn.weights import load_weights, save_weights
 from tapegrad.pruning import prune  # magnitude pruning (issue 16)
 
@@ -52,10 +67,16 @@ __all__ = [
     "LayerNormalization", "Model", "Module", "Sequential", "activations", "initializers",
     "load_weights", "prune", "regularizers", "reset_names", "save_weights",
 ]
-__all__ += [  # convolution, pooling, embedding and recurrent layers (issue 5)
+__all__ += [  # convolution, pooling, embedding and recurrent layers
     "AveragePooling1D", "AveragePooling2D", "AvgPool1D", "AvgPool2D", "Bidirectional",
     "Conv1D", "Conv2D", "DepthwiseConv2D", "Embedding", "GRU", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LSTM", "MaxPool1D",
     "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "SeparableConv2D", "SimpleRNN",
+]
+__all__ += [  # the functional API, merging and reshaping layers, whole-model saving
+    "Add", "Average", "Concatenate", "Conv2DTranspose", "Cropping2D", "Dot", "Identity",
+    "InputLayer", "Lambda", "Maximum", "Minimum", "Multiply", "Permute", "RepeatVector",
+    "Reshape", "Subtract", "UpSampling2D", "ZeroPadding2D", "load_model",
+    "register_serializable",
 ]

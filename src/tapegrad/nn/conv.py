@@ -6,37 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from tapegrad import _args, ops
 from tapegrad.nn import activations as _activations
+from tapegrad.nn._utils import check_data_format, check_rank, int_tuple, run_op
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
 __all__ = ["Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D"]
-
-
-def check_rank(layer: Module, shape: Sequence[int | None], rank: int, layout: str) -> None:
-    """Raise a ValueError naming `layer` unless inputs have `rank` dims (batch included)."""
-    if len(shape) != rank:
-        raise ValueError(f"{layer.name}: {type(layer).__name__} expects inputs of rank {rank} "
-                         f"{layout}, got shape {tuple(shape)}")
-
-
-def run_op(layer: Module, op: Any, *args: Any, **kwargs: Any) -> Tensor:
-    """Call a conv/pool op; its ValueErrors (kernel larger than the input, ...) name the layer."""
-    try:
-        return op(*args, **kwargs)
-    except ValueError as e:
-        err = ValueError(f"{layer.name} ({type(layer).__name__}): {e}")
-        err._names_layer = True  # type: ignore[attr-defined]
-        raise err from None
-
-
-def _channels_last(data_format: Any, who: str) -> None:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{who}: only data_format='channels_last' is supported, "
-                         f"got {data_format!r}")
 
 
 class _Conv(Module):
@@ -51,12 +27,12 @@ class _Conv(Module):
                  bias_regularizer: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         who = type(self).__name__
-        _channels_last(data_format, who)
+        check_data_format(data_format, who)
         self.filters = _args.count(filters, who, "filters")
         self.padding = _padding(padding, self.paddings, who)
-        self.kernel_size = _tuple(kernel_size, self.rank, who, "kernel_size")
-        self.strides = _tuple(strides, self.rank, who, "strides")
-        self.dilation_rate = _tuple(dilation_rate, self.rank, who, "dilation_rate")
+        self.kernel_size = int_tuple(kernel_size, self.rank, who, "kernel_size")
+        self.strides = int_tuple(strides, self.rank, who, "strides")
+        self.dilation_rate = int_tuple(dilation_rate, self.rank, who, "dilation_rate")
         self.activation = _args.resolved(_activations.get, activation, who, "activation")
         self.use_bias = bool(use_bias)
         _args.weight_args(self, kernel_initializer=kernel_initializer,
@@ -83,19 +59,6 @@ class _Conv(Module):
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y)
-
-
-def _tuple(v: Any, n: int, who: str, what: str) -> tuple[int, ...]:
-    """A positive int or `n` of them, as an n-tuple (Keras's kernel_size/strides/... rule)."""
-    expected = f"a positive int or a tuple of {n} positive ints"
-    items = v if isinstance(v, (list, tuple)) else (v,) * n
-    if len(items) != n or any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (
-            int, np.integer)) for a in items):
-        raise (ValueError if isinstance(v, (list, tuple)) and len(items) != n else TypeError)(
-            f"{who}: {what} must be {expected}, got {v!r}")
-    if min(items) < 1:
-        raise ValueError(f"{who}: {what} must be {expected}, got {v!r}")
-    return tuple(int(a) for a in items)
 
 
 def _padding(padding: Any, allowed: tuple[str, ...], who: str) -> str:
@@ -135,10 +98,10 @@ def _depthwise_args(layer: Module, data_format: Any, kernel_size: Any, strides: 
                     use_bias: bool) -> None:
     """The arguments DepthwiseConv2D and SeparableConv2D share, checked and stored."""
     who = type(layer).__name__
-    _channels_last(data_format, who)
-    layer.kernel_size = _tuple(kernel_size, 2, who, "kernel_size")
-    layer.strides = _tuple(strides, 2, who, "strides")
-    layer.dilation_rate = _tuple(dilation_rate, 2, who, "dilation_rate")
+    check_data_format(data_format, who)
+    layer.kernel_size = int_tuple(kernel_size, 2, who, "kernel_size")
+    layer.strides = int_tuple(strides, 2, who, "strides")
+    layer.dilation_rate = int_tuple(dilation_rate, 2, who, "dilation_rate")
     layer.padding = _padding(padding, ("valid", "same"), who)
     layer.depth_multiplier = _args.count(depth_multiplier, who, "depth_multiplier")
     layer.activation = _args.resolved(_activations.get, activation, who, "activation")

@@ -1,10 +1,10 @@
 """Core layers with Keras's names and defaults: Dense, Activation, Flatten, Dropout,
-BatchNormalization, LayerNormalization, and the Sequential container.
+BatchNormalization and LayerNormalization (`Sequential` lives in `tapegrad.nn.model`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,11 +12,11 @@ import numpy as np
 from tapegrad import _args, ops
 from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
-from tapegrad.nn.module import Input, Module
+from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
 __all__ = ["Dense", "Activation", "Flatten", "Dropout", "BatchNormalization",
-           "LayerNormalization", "Sequential"]
+           "LayerNormalization"]
 
 
 class Dense(Module):
@@ -305,67 +305,3 @@ class LayerNormalization(Module):
         if self.beta is not None:
             y = y + (self.beta if self._trailing else ops.reshape(self.beta, self._bshape))
         return y
-
-
-class Sequential(Module):
-    """A stack of layers, each fed the previous one's output.
-
-    >>> import tapegrad as tg
-    >>> model = tg.nn.Sequential([tg.nn.Dense(8, activation="relu"), tg.nn.Dense(1)])
-    >>> model(tg.tensor(np.zeros((4, 3)))).shape
-    (4, 1)
-    >>> model.add(tg.nn.Activation("sigmoid")); len(model.layers)
-    3
-    """
-
-    def __init__(self, layers: Iterable[Any] | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        self._layers: list[Module] = []
-        self._input_spec: Input | None = None
-        for layer in layers or []:
-            self.add(layer)
-
-    @property
-    def layers(self) -> list[Module]:
-        """The layers, in order."""
-        return list(self._layers)
-
-    def add(self, layer: Any) -> None:
-        """Append a layer (or, first, an `Input` giving the input shape)."""
-        if isinstance(layer, Input):
-            if self._layers or self._input_spec is not None:
-                raise ValueError(f"{self.name}: an Input can only be the first element")
-            self._input_spec = layer
-            if layer.dtype is not None and self._dtype is None:
-                self.__dict__["_dtype"] = layer.dtype
-            return
-        if not isinstance(layer, Module):
-            raise TypeError(f"{self.name}.add: expected a layer (tg.nn.Module), got "
-                            f"{type(layer).__name__}")
-        self._layers.append(layer)
-        self.__dict__["built"] = False
-        spec = self._input_spec.shape if self._input_spec is not None else None
-        if spec is None:
-            spec = self._layers[0].__dict__.get("_input_shape_arg")
-        if spec is not None:
-            self.build(spec)
-
-    def pop(self) -> Module:
-        """Remove and return the last layer."""
-        if not self._layers:
-            raise ValueError(f"{self.name}.pop: there are no layers")
-        return self._layers.pop()
-
-    def build(self, input_shape: Sequence[int | None]) -> None:
-        self._dummy_call(tuple(input_shape))
-
-    def _lazy_build(self, inputs: Any) -> None:
-        if not self._layers:
-            raise ValueError(f"{self.name}: cannot call a Sequential model without layers")
-        self.__dict__["built"] = True  # the layers build themselves on the first call
-
-    def call(self, inputs: Any, training: bool = False) -> Any:
-        x = inputs
-        for layer in self._layers:
-            x = layer(x, training=training)
-        return x

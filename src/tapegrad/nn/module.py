@@ -1,4 +1,6 @@
-"""Module: the Keras-style base of every layer and model (weights, tracking, names, lazy build).
+"""Layer (= Module): the Keras-style base of every layer and model: weights, tracking, names,
+lazy build, symbolic calls (the functional API) and configs. Layers do not train: `Model`
+(`tapegrad.nn.model`) is the layer that adds compile/fit/evaluate/predict and save.
 
 Writing a layer (the contract other layers build on)::
 
@@ -27,7 +29,14 @@ Writing a layer (the contract other layers build on)::
   get the name `"<module>/<attr>"` when first listed.
 - `training=None` (the default) inherits the value of the enclosing layer's call, so a custom
   model only has to pass `training` to its outermost call. `call` may omit the parameter.
-- Names are unique per process: `dense`, `dense_1`, ... (`tg.nn.reset_names()` restarts them).
+- Names are unique per process: `dense`, `dense_1`, ... (`tg.nn.reset_names()` restarts them);
+  handing them out is thread-safe.
+- Called on symbolic tensors (`tg.nn.Input`), a layer records a node of the functional graph
+  instead of computing (see `tapegrad.nn.symbolic`); `layer.output` is the result of its
+  first such call.
+- `get_config()` returns the constructor arguments (captured when the layer is made), so
+  `type(layer).from_config(layer.get_config())` makes a twin; layers whose constructor does
+  more than store its arguments override both (see `tapegrad.nn.saving`).
 """
 
 from __future__ import annotations
@@ -41,22 +50,14 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _args
+from tapegrad.nn import symbolic
 from tapegrad.state import STATE
 from tapegrad.tensor import Tensor, Variable, as_tensor, get_default_dtype
 
-try:  # compile/fit/evaluate/predict live in tapegrad.training (a mixin)
-    from tapegrad.training import Trainable
-except ModuleNotFoundError as _e:  # pragma: no cover - only while training.py is being written
-    if _e.name != "tapegrad.training":
-        raise
+__all__ = ["Module", "Layer", "reset_names", "unique_name"]
 
-    class Trainable:  # type: ignore[no-redef]
-        """Placeholder until tapegrad.training exists."""
-
-
-__all__ = ["Module", "Layer", "Model", "Input", "reset_names"]
-
-_name_counts: dict[str, int] = {}
+_name_counts: dict[str, int] = {}  # automatic names handed out so far (bounded by the
+_name_lock = threading.Lock()      # number of distinct layer types); guarded by the lock
 
 
 def reset_names() -> None:
@@ -66,7 +67,8 @@ def reset_names() -> None:
     >>> tg.nn.reset_names(); tg.nn.Dense(2).name
     'dense'
     """
-    _name_counts.clear()
+    with _name_lock:
+        _name_counts.clear()
 
 
 def _snake_case(name: str) -> str:
@@ -75,9 +77,14 @@ def _snake_case(name: str) -> str:
 
 
 def unique_name(base: str) -> str:
-    """`base`, then `base_1`, `base_2`, ... on later requests."""
-    n = _name_counts.get(base, 0)
-    _name_counts[base] = n + 1
+    """`base`, then `base_1`, `base_2`, ... on later requests (thread-safe).
+
+    >>> reset_names(); unique_name("block"), unique_name("block")
+    ('block', 'block_1')
+    """
+    with _name_lock:
+        n = _name_counts.get(base, 0)
+        _name_counts[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
 
 
@@ -147,7 +154,7 @@ def _wrap_build(build: Callable) -> Callable:
     return wrapped
 
 
-class Module(Trainable):
+class Module:
     """Base class of layers and models: subclass it and implement `call(inputs, training=False)`.
 
     >>> import tapegrad as tg
@@ -187,6 +194,8 @@ class Module(Trainable):
         d["trainable"] = True
         d["name"] = None
         d["_pass_training"] = _takes_training(cls)
+        d["_init_args"] = (args, kwargs)  # the constructor call, for the default get_config
+        d["_inbound_nodes"] = []  # symbolic calls (functional API), in call order
         return self
 
     def __init__(self, name: str | None = None, dtype: Any = None, trainable: bool = True,
@@ -283,15 +292,16 @@ class Module(Trainable):
         """All nested sub-modules, depth first."""
         out: list[Module] = []
         seen = {id(self)}
-
-        def visit(m: Module) -> None:
-            for _, x in m._children():
+        stack = [self._children()]  # iterators, not a recursive closure: no reference cycle
+        while stack:
+            for _, x in stack[-1]:
                 if isinstance(x, Module) and id(x) not in seen:
                     seen.add(id(x))
                     out.append(x)
-                    visit(x)
-
-        visit(self)
+                    stack.append(x._children())
+                    break
+            else:
+                stack.pop()
         return out
 
     @property
@@ -354,11 +364,12 @@ class Module(Trainable):
 
         save_weights(self, path)
 
-    def load_weights(self, path: str, by_name: bool = False) -> None:
-        """Read weights saved by `save_weights` (see `tapegrad.nn.weights.load_weights`)."""
+    def load_weights(self, path: str, **options: Any) -> None:
+        """Read weights saved by `save_weights`; options and defaults are those of
+        `tapegrad.nn.weights.load_weights`."""
         from tapegrad.nn.weights import load_weights
 
-        load_weights(self, path, by_name=by_name)
+        load_weights(self, path, **options)
 
     # -- building and calling ---------------------------------------------------------------
     def build(self, input_shape: Any) -> None:
@@ -385,7 +396,8 @@ class Module(Trainable):
         saved = st.recorders
         st.recorders = []
         try:
-            out = self._call_in_scope(zeros(input_shape), False)
+            with np.errstate(all="ignore"):  # zeros may divide by zero; only shapes matter
+                out = self._call_in_scope(zeros(input_shape), False)
         finally:
             st.recorders = saved
         self.__dict__["_output_shape"] = _output_shape(out)
@@ -397,6 +409,8 @@ class Module(Trainable):
             self.__dict__["_dtype"] = _first_float_dtype(inputs)
         if self._own_build:
             self.build(_input_shape(inputs))
+        else:
+            self.__dict__["_build_input_shape"] = _input_shape(inputs)
         self.__dict__["built"] = True
 
     def _call_in_scope(self, inputs: Any, training: Any, **kwargs: Any) -> Any:
@@ -415,12 +429,16 @@ class Module(Trainable):
                 raise
             err = type(e)(f"{self.name} ({type(self).__name__}): {e}")
             err._names_layer = True  # type: ignore[attr-defined]
-            raise err from None
+            # the original traceback (down to the failing line in `call`) stays the traceback
+            raise err.with_traceback(e.__traceback__) from None
         finally:
             st.scope = old_scope
             ctx.training = old_training
 
     def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if not isinstance(inputs, Tensor) and (symbolic.is_symbolic(inputs)
+                                               or kwargs and symbolic.is_symbolic(kwargs)):
+            return self._symbolic_call(inputs, training, kwargs)
         if training is None:
             training = _CTX.training
         if inputs is None or isinstance(inputs, (str, bytes)):  # before build guesses a shape
@@ -441,9 +459,121 @@ class Module(Trainable):
         self.__dict__["_output_shape"] = _output_shape(out)
         return out
 
+    def _symbolic_call(self, inputs: Any, training: bool | None, kwargs: dict) -> Any:
+        """Call on KerasTensors: run on zero batches (every None dimension 2, then 3) without
+        recording, mark output dimensions that changed as None, and record a `Node`."""
+        def concrete(fill: int) -> Any:
+            def leaf(t: Any) -> Any:
+                return Tensor._wrap(t.zeros(fill)) if isinstance(t, symbolic.KerasTensor) else t
+            return symbolic.map_structure(leaf, inputs), symbolic.map_structure(leaf, kwargs)
+
+        st = STATE
+        saved = st.recorders
+        st.recorders = []
+        try:
+            runs = []
+            with np.errstate(all="ignore"):  # only shapes matter: 1 / 0 on zeros is no error
+                for fill in (2, 3):
+                    args, kw = concrete(fill)
+                    runs.append(self(args, training=False, **kw))  # no statistics updates
+        finally:
+            st.recorders = saved
+        flat2, flat3 = list(symbolic.flatten(runs[0])), list(symbolic.flatten(runs[1]))
+        outs = []
+        for i, (a, b) in enumerate(zip(flat2, flat3)):
+            if not isinstance(a, Tensor):
+                raise TypeError(f"{self.name} ({type(self).__name__}): called on symbolic "
+                                f"inputs, call returned {type(a).__name__} (output {i}); "
+                                f"layers of a functional model must return tensors")
+            shape = tuple(None if m != n else m for m, n in zip(a.shape, b.shape))
+            name = self.name if len(flat2) == 1 else f"{self.name}_{i}"
+            outs.append(symbolic.KerasTensor(shape, a.dtype, name))
+        it = iter(outs)
+        outputs = symbolic.map_structure(lambda _: next(it), runs[0])
+        node = symbolic.Node(self, inputs, kwargs, outputs, training)
+        for i, t in enumerate(outs):
+            t.node, t.index = node, i
+        self._inbound_nodes.append(node)
+        return outputs
+
+    def _node_attribute(self, what: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"{self.name}: the layer has never been called on a symbolic "
+                                 f"input (tg.nn.Input) and thus has no defined {what}")
+        node = self._inbound_nodes[0]
+        if what == "output":
+            return node.outputs
+        return node.inputs[0] if len(node.inputs) == 1 else node.inputs
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call on symbolic inputs (Keras's
+        `layer.output`), e.g. to build an intermediate-activations model."""
+        return self._node_attribute("output")
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call on symbolic inputs."""
+        return self._node_attribute("input")
+
     def call(self, inputs: Any, training: bool = False) -> Any:
         """The forward computation; subclasses implement it with tapegrad ops."""
         raise NotImplementedError(f"{type(self).__name__} must implement call(inputs, training)")
+
+    # -- configuration (saving) ------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that recreate this layer (`type(self)(**config)`), as Keras.
+
+        The default returns the arguments the layer was constructed with, plus its `name`,
+        `trainable` and `dtype`; layers whose constructor does more than store arguments
+        override it (and `from_config`).
+
+        >>> import tapegrad as tg
+        >>> tg.nn.Dense(3, activation="relu", name="hidden").get_config()
+        {'units': 3, 'activation': 'relu', 'name': 'hidden', 'trainable': True}
+        """
+        args, kwargs = self._init_args
+        signature = inspect.signature(type(self).__init__)
+        config: dict[str, Any] = {}
+        for key, value in list(signature.bind_partial(self, *args, **kwargs).arguments.items())[1:]:
+            kind = signature.parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                config.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                if value:
+                    raise TypeError(f"{self.name}: get_config cannot name the *{key} arguments "
+                                    f"of {type(self).__name__}; override get_config (and "
+                                    f"from_config)")
+            else:
+                config[key] = value
+        config["name"] = self.name
+        config["trainable"] = self.trainable
+        if self._dtype is not None:
+            config["dtype"] = str(self._dtype)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Module:
+        """A new layer from `get_config()`'s output; `name`, `trainable` and `dtype` are set
+        afterwards when the constructor does not take them.
+
+        >>> import tapegrad as tg
+        >>> tg.nn.Dense.from_config({"units": 3, "name": "head"}).name
+        'head'
+        """
+        config = dict(config)
+        params = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        late = {k: config.pop(k) for k in ("name", "trainable", "dtype")
+                if k in config and not takes_any and k not in params}
+        layer = cls(**config)
+        if "name" in late:
+            layer.__dict__["name"] = late["name"]
+        if "dtype" in late and late["dtype"] is not None:
+            layer.__dict__["_dtype"] = np.dtype(late["dtype"])
+        if "trainable" in late:
+            layer.trainable = late["trainable"]
+        return layer
 
     # -- display ------------------------------------------------------------------------------
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
@@ -453,7 +583,20 @@ class Module(Trainable):
         summary(self, print_fn=print_fn)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+        """The layer and, indented below it, its direct sub-layers (as PyTorch prints modules).
+
+        >>> import tapegrad as tg
+        >>> tg.nn.reset_names()
+        >>> print(tg.nn.Sequential([tg.nn.Dense(2), tg.nn.Dropout(0.5)]))
+        <Sequential name='sequential' built=False>
+          (0) <Dense name='dense' built=False>
+          (1) <Dropout name='dropout' built=False>
+        """
+        lines = [f"<{type(self).__name__} name={self.name!r} built={self.built}>"]
+        for i, layer in enumerate(self.layers):
+            lines += ["  " + (f"({i}) " if j == 0 else "    ") + line
+                      for j, line in enumerate(repr(layer).splitlines())]
+        return "\n".join(lines)
 
 
 def _flatten_attr(path: str, value: Any) -> Iterator[tuple[str, Any]]:
@@ -470,22 +613,3 @@ def _flatten_attr(path: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 
 Layer = Module
-Model = Module
-
-
-class Input:
-    """A placeholder giving a Sequential model its input shape (batch dimension excluded).
-
-    >>> import tapegrad as tg
-    >>> m = tg.nn.Sequential([tg.nn.Input((3,)), tg.nn.Dense(2)])
-    >>> m.built
-    True
-    """
-
-    def __init__(self, shape: Sequence[int], dtype: Any = None, name: str | None = None):
-        self.shape = (None, *(None if s is None else int(s) for s in shape))
-        self.dtype = None if dtype is None else np.dtype(dtype)
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"Input(shape={self.shape[1:]})"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _args, ops
-from tapegrad.nn.conv import check_rank, run_op
+from tapegrad.nn._utils import check_data_format, check_rank, run_op
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
@@ -25,9 +25,7 @@ class _Pool(Module):
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
                  data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is "
-                             f"supported, got {data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         who = type(self).__name__
         self.pool_size = _window(pool_size, self.rank, who, "pool_size")
         self.strides = self.pool_size if strides is None else _window(strides, self.rank, who,
@@ -109,9 +107,7 @@ class _GlobalPool(Module):
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is "
-                             f"supported, got {data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         self.keepdims = bool(keepdims)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:

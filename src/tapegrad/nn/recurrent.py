@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _args, ops
-from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
-from tapegrad.nn.conv import check_rank
+from tapegrad.nn._utils import check_rank, dropout_mask
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor, as_tensor
 
@@ -32,12 +31,6 @@ def unstack_time(x: Any) -> list[Any]:
         return [x[:, t] for t in range(n)]
     mid = n // 2
     return unstack_time(x[:, :mid]) + unstack_time(x[:, mid:])
-
-
-def _dropout_mask(shape: tuple, rate: float, dtype: np.dtype) -> Tensor:
-    keep = 1.0 - rate
-    mask = (_random.generator().random(shape) < keep).astype(dtype) / dtype.type(keep)
-    return Tensor._wrap(mask)
 
 
 class _RNN(Module):
@@ -108,7 +101,7 @@ class _RNN(Module):
             raise ValueError(f"{self.name}: inputs have no time steps (shape {x.shape})")
         dt = x.dtype if x.dtype.kind == "f" else self.dtype
         if training and self.dropout:
-            x = x * _dropout_mask((b, 1, f), self.dropout, dt)
+            x = x * dropout_mask((b, 1, f), self.dropout, dt)
         xw = ops.matmul(ops.reshape(x, (b * t, f)), self.kernel)
         bias = self._input_bias()
         if bias is not None:
@@ -117,7 +110,7 @@ class _RNN(Module):
         if self.go_backwards:
             steps.reverse()
         states = self._initial_states(initial_state, b, dt)
-        rmask = (_dropout_mask((b, self.units), self.recurrent_dropout, dt)
+        rmask = (dropout_mask((b, self.units), self.recurrent_dropout, dt)
                  if training and self.recurrent_dropout else None)
         outputs = []
         for xt in steps:
@@ -288,6 +281,15 @@ class Bidirectional(Module):
         self.forward_layer, self.backward_layer = layer, backward_layer
         self.merge_mode = merge_mode
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+
+    def get_config(self) -> dict:
+        """The constructor arguments, with the wrapped layer under its own name (before the
+        `forward_` prefix), so that a layer made from this config has the same names."""
+        config = super().get_config()
+        layer = self.forward_layer
+        name = layer.name[len("forward_"):] if layer.name.startswith("forward_") else layer.name
+        config["layer"] = type(layer)(**{**layer.get_config(), "name": name})
+        return config
 
     def call(self, inputs: Any, training: bool = False,
              initial_state: Sequence[Any] | None = None) -> Any:

@@ -60,10 +60,10 @@ def register_layer(*classes: type) -> Any:
 
 def _signature(input_signature: Any) -> list[tuple[tuple[int | None, ...], np.dtype, str]]:
     """[(shape with None for free dims, dtype, name)] from a shape, an Input, or a list."""
-    from tapegrad.nn.module import Input
+    from tapegrad.nn.symbolic import KerasTensor
 
     def one(spec: Any, name: str) -> tuple[tuple[int | None, ...], np.dtype, str]:
-        if isinstance(spec, Input):
+        if isinstance(spec, KerasTensor):
             return (tuple(spec.shape), np.dtype(spec.dtype or np.float32), spec.name or name)
         if isinstance(spec, np.ndarray):
             return (tuple(spec.shape), spec.dtype, name)
@@ -76,7 +76,7 @@ def _signature(input_signature: Any) -> list[tuple[tuple[int | None, ...], np.dt
                         f"got {spec!r}")
 
     if isinstance(input_signature, (tuple, list)) and input_signature and all(
-            isinstance(s, (tuple, list, Input, np.ndarray)) for s in input_signature):
+            isinstance(s, (tuple, list, KerasTensor, np.ndarray)) for s in input_signature):
         return [one(s, f"input_{i}") for i, s in enumerate(input_signature)]
     return [one(input_signature, "input")]
 
@@ -123,6 +123,9 @@ def _trace(model: Any, examples: list[np.ndarray]) -> tuple[Any, list, Any, list
         layer.__dict__["call"] = call  # an instance attribute shadows the method while tracing
         patched.append(layer)
 
+    if isinstance(model, Module) and not model.built:
+        # Build outside the trace, so that the calls which infer shapes are not exported.
+        model(examples[0] if len(examples) == 1 else examples, training=False)
     layers = [model, *model.submodules] if isinstance(model, Module) else []
     for layer in layers:
         if converter_for(layer) is not None:

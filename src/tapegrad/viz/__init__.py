@@ -99,7 +99,7 @@ def backward_steps(tape: Any, target: Any) -> Any:
     return _backward_steps(tape, target)
 
 
-def plot_model(model: Any, input_shape: Any, to_file: str | Path | None = None,
+def plot_model(model: Any, to_file: Any = None, show_shapes: bool = False,
                **options: Any) -> Any:
     """A layer-level picture of `model` like Keras's plot_model (see `tapegrad.viz.model`).
 
@@ -110,4 +110,4 @@ def plot_model(model: Any, input_shape: Any, to_file: str | Path | None = None,
     """
     from tapegrad.viz.model import plot_model as _plot_model
 
-    return _plot_model(model, input_shape, to_file=to_file, **options)
+    return _plot_model(model, to_file, show_shapes, **options)
