@@ -13,6 +13,8 @@ Layers written elsewhere (convolution, pooling, recurrent) subclass `Module` (se
 """
 
 from tapegrad.nn import activations, initializers, regularizers
+from tapegrad.nn.augmentation import (RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+                                      RandomZoom, Rescaling, Resizing)
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from tapegrad.nn.embedding import Embedding
 from tapegrad.nn.layers import (
@@ -58,3 +60,5 @@ __all__ += [  # convolution, pooling, embedding and recurrent layers (issue 5)
     "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LSTM", "MaxPool1D",
     "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "SeparableConv2D", "SimpleRNN",
 ]
+__all__ += ["RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",  # issue 14
+            "RandomZoom", "Rescaling", "Resizing"]
