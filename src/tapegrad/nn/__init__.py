@@ -13,8 +13,15 @@ Layers written elsewhere (convolution, pooling, recurrent) subclass `Module` (se
 """
 
 from tapegrad.nn import activations, initializers, regularizers
-from tapegrad.nn.augmentation import (RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
-                                      RandomZoom, Rescaling, Resizing)
+from tapegrad.nn.augmentation import (
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from tapegrad.nn.embedding import Embedding
 from tapegrad.nn.layers import (
