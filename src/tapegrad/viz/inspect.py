@@ -254,7 +254,7 @@ def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def grad_cam(model: Any, x: Any, layer: Any, class_index: Any = None, *, upsample: bool = True,
-             overlay: bool = False, alpha: float = 0.4, cols: int = 8) -> np.ndarray:
+             overlay: bool = False, alpha: float = 0.7, cols: int = 8) -> np.ndarray:
     """Grad-CAM heatmaps, one per input, in [0, 1]: relu(sum_k w_k A_k) / max, where A_k are
     the feature maps of `layer` and w_k the mean over positions of d score / d A_k.
 
@@ -304,10 +304,11 @@ def grad_cam(model: Any, x: Any, layer: Any, class_index: Any = None, *, upsampl
     return cam
 
 
-def overlay_heatmap(image: Any, heatmap: Any, ax: Any = None, alpha: float = 0.4,
+def overlay_heatmap(image: Any, heatmap: Any, ax: Any = None, alpha: float = 0.7,
                     cmap: str = "jet") -> Any:
     """Draw `image` (h, w), (h, w, 3) or (h, w, channels: their mean, in gray) with `heatmap`
-    (resized to it) on top; returns the matplotlib Axes.
+    (values in [0, 1], resized to it) on top, each pixel's opacity `alpha * heat`; returns the
+    matplotlib Axes.
 
     >>> import numpy as np, tapegrad as tg
     >>> ax = tg.viz.overlay_heatmap(np.zeros((8, 8, 1)), np.eye(4))
@@ -322,8 +323,10 @@ def overlay_heatmap(image: Any, heatmap: Any, ax: Any = None, alpha: float = 0.4
         img = img.mean(axis=-1)  # one channel, or several that are not colours: gray
     if heat.shape != img.shape[:2]:
         heat = _upsample(heat[None], img.shape[:2])[0]
-    ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None)
-    ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None, alpha=0.45)  # faded, under the heat
+    colours = plt.get_cmap(cmap)(np.clip(heat, 0.0, 1.0))
+    colours[..., 3] = alpha * np.clip(heat, 0.0, 1.0)  # cold places stay see-through
+    ax.imshow(colours)
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
