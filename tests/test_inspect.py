@@ -186,7 +186,8 @@ def test_saliency_of_a_linear_model_is_its_weights_and_smoothgrad_keeps_them():
 
 def test_smoothgrad_removes_noise_from_a_relu_networks_saliency():
     """On a random ReLU net the raw gradient jumps between nearby inputs; SmoothGrad's average
-    over 50 noisy copies varies much less between two nearby inputs."""
+    over 50 noisy copies varies much less between two nearby inputs (measured over seeds 0-9
+    for the model and the data: the smoothed change is 0.22-0.32 of the raw one)."""
     tg.random.seed(3)
     model = nn.Sequential([nn.Dense(64, activation="relu"), nn.Dense(64, activation="relu"),
                            nn.Dense(3)])
@@ -221,8 +222,9 @@ def test_activations_are_the_layer_outputs():
 @pytest.mark.parametrize("seed", range(5))
 def test_filter_ascent_increases_the_activation_monotonically(seed):
     """Gradient ascent with the RMS-normalised gradient raises each live filter's mean
-    activation at every step, and by a large factor overall (measured: the smallest step
-    increase is positive for every seed and filter; the final/initial ratio is > 20)."""
+    activation at every step, and by a large factor overall. Measured over seeds 0-19: at
+    least 6 of 8 filters live, every step raised every live filter's activation by at least
+    1.2% of its value, and the final/initial ratio was at least 3.08."""
     tg.random.seed(seed)
     model = nn.Sequential([nn.Conv2D(8, 3, padding="same", activation="relu"),
                            nn.Conv2D(8, 3, padding="same", activation="relu")])
@@ -235,7 +237,7 @@ def test_filter_ascent_increases_the_activation_monotonically(seed):
     live = hist[0] > 1e-6
     assert live.sum() >= 4
     assert (np.diff(hist[:, live], axis=0) > 0).all()
-    assert (hist[-1, live] > 3 * hist[0, live]).all()
+    assert (hist[-1, live] > 2 * hist[0, live]).all()
 
 
 # -- FGSM --------------------------------------------------------------------------------------
