@@ -334,3 +334,45 @@ def get(identifier: Any) -> Callable[[Any, Any], Tensor]:
     if callable(identifier):
         return identifier
     raise TypeError(f"a loss must be a name or a callable f(y_true, y_pred), got {identifier!r}")
+
+
+# -- Kullback-Leibler divergence (issue 14) ------------------------------------------------------
+def kl_divergence(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
+    """Batch mean of sum(p * log(p / q)) over `axis`, p = y_true and q = y_pred both clipped to
+    [1e-7, 1] (Keras's `kl_divergence`, alias `kld`): how many nats are lost when q stands in
+    for p. It is 0 for q == p and never negative for distributions.
+
+    >>> import tapegrad as tg
+    >>> round(float(kl_divergence([[0.5, 0.5]], tg.tensor([[0.9, 0.1]]))), 4)  # 0.5 log(25/9)
+    0.5108
+    """
+    y_true, y_pred = _pair(y_true, y_pred, "kl_divergence")
+    p = ops.clip(y_true, EPSILON, 1.0)
+    q = ops.clip(y_pred, EPSILON, 1.0)
+    return ops.mean(ops.sum(p * ops.log(p / q), axis=axis))
+
+
+kld = KLD = kullback_leibler_divergence = kl_divergence
+
+
+class KLDivergence(Loss):
+    """Object form of `kl_divergence(y_true, y_pred)`.
+
+    >>> import tapegrad as tg
+    >>> float(KLDivergence()([[0.25, 0.75]], tg.tensor([[0.25, 0.75]])))
+    0.0
+    """
+
+    name = "kl_divergence"
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def call(self, y_true, y_pred):
+        return kl_divergence(y_true, y_pred, self.axis)
+
+
+__all__ += ["kl_divergence", "kld", "KLD", "kullback_leibler_divergence", "KLDivergence"]
+_BY_NAME.update({"kl_divergence": kl_divergence, "kld": kld, "KLD": kld,
+                 "kullback_leibler_divergence": kl_divergence})
+_CLASSES["KLDivergence"] = KLDivergence

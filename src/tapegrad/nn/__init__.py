@@ -14,6 +14,15 @@ from `Input`s with the functional API (`tapegrad.nn.functional`) or by subclassi
 """
 
 from tapegrad.nn import activations, initializers, regularizers
+from tapegrad.nn.augmentation import (
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from tapegrad.nn.conv_transpose import Conv2DTranspose
 from tapegrad.nn.embedding import Embedding
@@ -80,3 +89,5 @@ __all__ += [  # the functional API, merging and reshaping layers, whole-model sa
     "Reshape", "Subtract", "UpSampling2D", "ZeroPadding2D", "load_model",
     "register_serializable",
 ]
+__all__ += ["RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",  # data augmentation
+            "RandomZoom", "Rescaling", "Resizing"]

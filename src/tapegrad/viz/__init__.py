@@ -26,11 +26,13 @@ from tapegrad._files import atomic_write
 from tapegrad.viz.backward import BackwardStep, LocalRule
 from tapegrad.viz.backward import backward_steps as _backward_steps
 from tapegrad.viz.build import build_dot, resolve
+from tapegrad.viz.inspect import activations, filter_patterns, grad_cam, overlay_heatmap, saliency
 from tapegrad.viz.render import find_renderer, make_digraph, run_dot
 from tapegrad.viz.rules import rule_phrase
 
 __all__ = ["BackwardStep", "LocalRule", "backward_steps", "find_renderer", "graph", "plot",
            "plot_model", "rule_phrase", "to_dot"]
+__all__ += ["activations", "filter_patterns", "grad_cam", "overlay_heatmap", "saliency"]  # issue 14
 
 TEXT_FORMATS = ("dot", "gv")
 
