@@ -7,11 +7,14 @@
 ((7, 2), (3, 2))
 """
 
+from tapegrad.data.adapter import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from tapegrad.data.batching import batches
+from tapegrad.data.dataset import Dataset
 from tapegrad.data.preprocessing import Standardizer, one_hot, pad_sequences
 from tapegrad.data.split import KFold, cross_validate, train_test_split
 
 __all__ = [
+    "Dataset", "pack_x_y_sample_weight", "unpack_x_y_sample_weight",
     "KFold", "Standardizer", "batches", "cross_validate", "one_hot", "pad_sequences",
     "train_test_split",
 ]
