@@ -464,3 +464,7 @@ class GradientNormLogger(Callback):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+from tapegrad.callbacks_extra import LambdaCallback, ReduceLROnPlateau  # noqa: E402  (trainio)
+
+__all__ += ["LambdaCallback", "ReduceLROnPlateau"]

@@ -29,27 +29,28 @@ INFINITE = -1  # `cardinality()` of a repeated dataset (tf.data.INFINITE_CARDINA
 UNKNOWN = -2  # `cardinality()` when the length cannot be known without running it
 
 
-def _slice_structure(data: Any, where: str) -> tuple[Any, int]:
-    """(ndarray or tuple/dict of ndarrays, number of rows); a list is one array, as tf.data."""
-    if isinstance(data, dict):
-        arrays: Any = {k: as_array(v, f"component {k!r}", where) for k, v in data.items()}
-        leaves = dict(arrays)
-    elif isinstance(data, tuple):
-        arrays = tuple(as_array(v, f"component {i}", where) for i, v in enumerate(data))
-        leaves = {f"component {i}": a for i, a in enumerate(arrays)}
-    else:
-        arrays = as_array(data, "tensors", where)
-        return arrays, len(arrays)
-    if not leaves:
-        raise ValueError(f"{where}: got an empty {type(data).__name__}; expected arrays")
-    return arrays, same_length(where, **leaves)
+def _slice_structure(data: Any, where: str, what: str = "tensors") -> tuple[Any, int]:
+    """(ndarray, or nested tuples/dicts of them, number of rows); a list is one array, as in
+    tf.data."""
+    if isinstance(data, (tuple, dict)):
+        keys = list(data) if isinstance(data, dict) else range(len(data))
+        if not keys:
+            raise ValueError(f"{where}: {what} is an empty {type(data).__name__}; expected "
+                             f"arrays")
+        parts = {k: _slice_structure(data[k], where, f"{what}[{k!r}]") for k in keys}
+        n = same_length(where, **{f"{what}[{k!r}]": np.empty(p[1]) for k, p in parts.items()})
+        if isinstance(data, dict):
+            return {k: p[0] for k, p in parts.items()}, n
+        return tuple(p[0] for p in parts.values()), n
+    arr = as_array(data, what, where)
+    return arr, len(arr)
 
 
 def _take(structure: Any, i: int) -> Any:
     if isinstance(structure, dict):
-        return {k: v[i] for k, v in structure.items()}
+        return {k: _take(v, i) for k, v in structure.items()}
     if isinstance(structure, tuple):
-        return tuple(v[i] for v in structure)
+        return tuple(_take(v, i) for v in structure)
     return structure[i]
 
 
