@@ -45,6 +45,9 @@ from tapegrad.nn.pooling import (
 )
 from tapegrad.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from tapegrad.nn.weights import load_weights, save_weights
+from tapegrad.nn import masking  # noqa: E402  (trainio: masks, Masking, TimeDistributed)
+from tapegrad.nn.masking import Masking
+from tapegrad.nn.wrappers import TimeDistributed
 
 __all__ = [
     "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "Layer",
@@ -58,3 +61,4 @@ __all__ += [  # convolution, pooling, embedding and recurrent layers (issue 5)
     "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LSTM", "MaxPool1D",
     "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "SeparableConv2D", "SimpleRNN",
 ]
+__all__ += ["Masking", "TimeDistributed", "masking"]
