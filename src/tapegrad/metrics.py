@@ -138,7 +138,18 @@ def get(identifier: Any) -> Callable[[Any, Any], float]:
 # -- stateful metrics: running values over an epoch (what `fit` logs, as Keras 3) ----------------
 class Metric:
     """A running value: `update_state(...)` per batch, `result()`, `reset_state()` at epoch
-    start (`fit` resets every metric in `model.metrics`). Subclasses implement the three."""
+    start (`fit` resets every metric in `model.metrics`). Subclasses implement the three.
+
+    >>> class Max(Metric):
+    ...     def update_state(self, values):
+    ...         self.top = max(self.top, float(np.max(values)))
+    ...     def result(self):
+    ...         return self.top
+    ...     def reset_state(self):
+    ...         self.top = -np.inf
+    >>> m = Max(); m.reset_state(); m([1.0, 3.0]), m.name
+    (3.0, 'max')
+    """
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):

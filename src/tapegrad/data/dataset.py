@@ -70,7 +70,12 @@ def _stack(elements: list[Any], where: str) -> Any:
 
 class Dataset:
     """An iterable pipeline of elements; build one with `from_tensor_slices` or
-    `from_generator` and chain `shuffle`, `map`, `batch`, `repeat`, `take`, `prefetch`."""
+    `from_generator` and chain `shuffle`, `map`, `batch`, `repeat`, `take`, `prefetch`.
+
+    >>> ds = Dataset.from_tensor_slices({"a": np.arange(4)}).batch(2).repeat(2)
+    >>> [d["a"].tolist() for d in ds], ds.cardinality()
+    ([[0, 1], [2, 3], [0, 1], [2, 3]], 4)
+    """
 
     def __init__(self, make_iterator: Callable[[], Iterator[Any]], cardinality: int,
                  batched: bool = False):
