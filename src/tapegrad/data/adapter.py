@@ -240,9 +240,9 @@ class DataHandler:
         order = tg_random.generator().permutation(n) if self.shuffle else None
         for lo in range(0, n, bs):
             idx = slice(lo, lo + bs) if order is None else order[lo:lo + bs]
-            xb = _map(lambda a: self._tensor(a[idx]), self.x)
-            yb = _map(lambda a: self._tensor(a[idx]), self.y)
-            sw = _map(lambda a: Tensor._wrap(a[idx]), self.sample_weight)
+            xb = _map(lambda a, i=idx: self._tensor(a[i]), self.x)
+            yb = _map(lambda a, i=idx: self._tensor(a[i]), self.y)
+            sw = _map(lambda a, i=idx: Tensor._wrap(a[i]), self.sample_weight)
             yield pack_x_y_sample_weight(xb, yb, sw)
 
     def _source_pass(self) -> Iterator[Any]:

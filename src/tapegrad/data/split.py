@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.data._checks import as_array, check_bool, check_int, check_seed, permutation, same_length
+from tapegrad.data._checks import (
+    as_array,
+    check_bool,
+    check_int,
+    check_seed,
+    permutation,
+    same_length,
+)
 
 __all__ = ["train_test_split", "KFold", "cross_validate"]
 

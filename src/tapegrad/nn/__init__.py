@@ -12,7 +12,7 @@ Layers written elsewhere (convolution, pooling, recurrent) subclass `Module` (se
 `tapegrad.nn.module` for the contract) and are exported here.
 """
 
-from tapegrad.nn import activations, initializers, regularizers
+from tapegrad.nn import activations, initializers, masking, regularizers
 from tapegrad.nn.conv import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from tapegrad.nn.embedding import Embedding
 from tapegrad.nn.layers import (
@@ -24,6 +24,7 @@ from tapegrad.nn.layers import (
     LayerNormalization,
     Sequential,
 )
+from tapegrad.nn.masking import Masking
 from tapegrad.nn.module import Input, Layer, Model, Module, reset_names
 from tapegrad.nn.pooling import (
     AveragePooling1D,
@@ -45,8 +46,6 @@ from tapegrad.nn.pooling import (
 )
 from tapegrad.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from tapegrad.nn.weights import load_weights, save_weights
-from tapegrad.nn import masking  # noqa: E402  (trainio: masks, Masking, TimeDistributed)
-from tapegrad.nn.masking import Masking
 from tapegrad.nn.wrappers import TimeDistributed
 
 __all__ = [
