@@ -149,13 +149,12 @@ class Dataset:
                                "Dataset.shuffle")
         if isinstance(seed, (np.random.Generator, np.random.RandomState)):
             raise TypeError("Dataset.shuffle: seed must be None or an int")
-        root = np.random.SeedSequence(seed if seed is not None
-                                      else int(tg_random.generator().integers(2**63)))
+        entropy = seed if seed is not None else int(tg_random.generator().integers(2**63))
         passes = itertools.count()
 
         def make() -> Iterator[Any]:
-            k = next(passes) if reshuffle else 0
-            rng = np.random.default_rng(root.spawn(k + 1)[k])
+            k = next(passes) if reshuffle else 0  # pass k draws from its own seeded stream
+            rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k,)))
             buffer: list[Any] = []
             for e in self._make_iterator():
                 if len(buffer) < buffer_size:
