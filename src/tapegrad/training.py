@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import random as tg_random
 from tapegrad.callbacks import Callback, CallbackList, History
 from tapegrad.compile_utils import CompileLoss, CompileMetrics
 from tapegrad.data._checks import check_bool, check_int, check_optional_int
@@ -64,9 +65,10 @@ def _to_float(v: Any, key: str) -> float:
 
 
 def _check_verbose(verbose: Any, where: str, auto: int) -> int:
-    if verbose == "auto":
+    if isinstance(verbose, str) and verbose == "auto":
         return auto
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+    if isinstance(verbose, (bool, np.bool_)) or not isinstance(verbose, (int, np.integer)) \
+            or verbose not in (0, 1, 2):
         raise ValueError(f"{where}: verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     return int(verbose)
 
@@ -322,7 +324,23 @@ class Trainable:
         if class_weight is not None:
             train.set_class_weight(class_weight)
 
+        previous, steps_before = self.history, getattr(self.optimizer, "iterations", None)
+        rng_state = tg_random.generator().bit_generator.state
         self.history = history = History()
+        try:
+            self._fit_loop(train, val, history, callbacks, epochs, initial_epoch, verbose,
+                           validation_freq)
+        except BaseException:
+            if getattr(self.optimizer, "iterations", None) == steps_before:
+                # refused at the first batch (data the model cannot take): as if never called
+                self.history = previous
+                tg_random.generator().bit_generator.state = rng_state
+            raise
+        return history
+
+    def _fit_loop(self, train: DataHandler, val: DataHandler | None, history: History,
+                  callbacks: list[Callback], epochs: int, initial_epoch: int, verbose: int,
+                  validation_freq: int) -> None:
         cbs = CallbackList([*callbacks, history], model=self, optimizer=self.optimizer,
                            params={"epochs": epochs, "steps": train.steps, "verbose": verbose,
                                    "batch_size": train.batch_size,
@@ -348,7 +366,7 @@ class Trainable:
                 warnings.warn(f"fit: the input ran out of data at epoch {epoch + 1}; a "
                               f"generator is read only once: give steps_per_epoch and make it "
                               f"yield steps_per_epoch * epochs batches, or use a "
-                              f"tg.data.Dataset", stacklevel=2)
+                              f"tg.data.Dataset", stacklevel=3)
                 bar.close({})
                 break
             steps_seen = steps_seen or step + 1
@@ -361,12 +379,11 @@ class Trainable:
             if train.ran_out:
                 warnings.warn(f"fit: the input ran out of data after {step + 1} batches of "
                               f"epoch {epoch + 1} (steps_per_epoch={train.steps}); stopping",
-                              stacklevel=2)
+                              stacklevel=3)
                 break
             if self.stop_training:
                 break
         cbs.on_train_end()
-        return history
 
     # -- evaluate / predict ---------------------------------------------------------------------
     def _run_test(self, handler: DataHandler, where: str) -> dict[str, float]:

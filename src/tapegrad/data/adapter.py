@@ -71,6 +71,8 @@ def _structure(x: Any, what: str, where: str) -> Any:
     if x is None:
         return None
     if isinstance(x, dict):
+        if not x:
+            raise ValueError(f"{where}: {what} is an empty dict; expected arrays keyed by name")
         return {k: as_array(v, f"{what}[{k!r}]", where) for k, v in x.items()}
     if isinstance(x, (list, tuple)) and x and all(isinstance(v, (np.ndarray, Tensor))
                                                   or isinstance(v, (list, tuple, dict))
@@ -95,6 +97,27 @@ def _check_weights(s: Any, where: str) -> Any:
             raise ValueError(f"{where}: sample_weight contains NaN or infinite values")
         return a
     return _map(check, s)
+
+
+def _check_per_output_weights(sw: Any, y: Any, output_names: list[str] | None,
+                              where: str) -> None:
+    """A list/dict of sample weights needs several outputs and must match them."""
+    if not isinstance(sw, (list, dict)):
+        return
+    several = (output_names is not None and len(output_names) > 1) or isinstance(y, (list, dict))
+    if not several or not sw:
+        raise ValueError(f"{where}: sample_weight must be one array with a weight per sample "
+                         f"(a list or dict of them needs a model with several outputs)")
+    names = output_names or (list(y) if isinstance(y, dict) else None)
+    if isinstance(sw, dict) and names is not None:
+        unknown = [k for k in sw if k not in names]
+        if unknown:
+            raise ValueError(f"{where}: sample_weight has keys {unknown} that name no output; "
+                             f"the outputs are {names}")
+    elif isinstance(sw, list):
+        n = len(output_names) if output_names else len(y)
+        if len(sw) != n:
+            raise ValueError(f"{where}: sample_weight has {len(sw)} arrays for {n} outputs")
 
 
 def _leaves(s: Any, what: str) -> dict[str, np.ndarray]:
@@ -150,6 +173,8 @@ class DataHandler:
                  shuffle: bool = False, where: str = "fit",
                  dtype: Any = None, input_names: list[str] | None = None,
                  output_names: list[str] | None = None, need_y: bool = True):
+        if x is None:
+            raise ValueError(f"{where}: x is None; pass the inputs")
         self.where = where
         self.dtype = np.dtype(dtype) if dtype is not None else None
         self.shuffle = shuffle
@@ -165,6 +190,7 @@ class DataHandler:
                 _structure(sample_weight, "sample_weight", where), where)
             check_names(self.x, input_names, "x", "input", where)
             check_names(self.y, output_names, "y", "output", where)
+            _check_per_output_weights(self.sample_weight, self.y, output_names, where)
             if need_y and self.y is None:
                 raise ValueError(f"{where}: y (the targets) is required by the compiled "
                                  f"loss; pass y, or yield (x, y) batches from a generator "

@@ -46,7 +46,11 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = None) -> n
         raise ValueError(f"one_hot: {y.size} labels with {num_classes} classes make "
                          f"{size:.3g} numbers (more than {_MAX_ONE_HOT:.0e}); labels must be "
                          f"class indices 0..num_classes-1 (largest label here: {top - 1})")
-    out = np.zeros((*y.shape, num_classes), dtype=dtype or get_default_dtype())
+    try:
+        dt = np.dtype(dtype if dtype is not None else get_default_dtype())
+    except TypeError as e:
+        raise TypeError(f"one_hot: dtype {dtype!r} is not a NumPy dtype") from e
+    out = np.zeros((*y.shape, num_classes), dtype=dt)
     np.put_along_axis(out, y[..., None], 1, axis=-1)
     return out
 
@@ -64,7 +68,7 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
            [0, 4]], dtype=int32)
     """
     for kw, v in (("padding", padding), ("truncating", truncating)):
-        if v not in ("pre", "post"):
+        if not isinstance(v, str) or v not in ("pre", "post"):
             raise ValueError(f"pad_sequences: {kw} must be 'pre' or 'post', got {v!r}")
     try:
         seqs = [np.asarray(s) for s in sequences]
@@ -76,6 +80,9 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
                              f"list of sequences")
         if s.dtype == object:
             raise ValueError(f"pad_sequences: sequence {i} is ragged inside")
+        if s.dtype.kind not in "biuf":
+            raise ValueError(f"pad_sequences: sequence {i} must hold numbers, got dtype "
+                             f"{s.dtype}")
     trailing = next((s.shape[1:] for s in seqs if len(s)), ())
     for i, s in enumerate(seqs):
         if len(s) and s.shape[1:] != trailing:
