@@ -424,7 +424,7 @@ def test_gan_shaped_two_tape_train_step_works_with_fit_callbacks_and_progress(ca
     # running means reset per epoch: the epoch log equals the last batch log of that epoch
     assert hist.history["d_loss"] == [batch_logs[i]["d_loss"] for i in (3, 7, 11)]
     assert batch_logs[4]["d_loss"] != pytest.approx(
-        (sum(b["d_loss"] for b in batch_logs[:5]) / 5))
+        sum(b["d_loss"] for b in batch_logs[:5]) / 5)
 
 
 def test_train_step_must_return_a_dict():
@@ -461,3 +461,27 @@ def test_no_warnings_in_a_plain_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mlp().fit(X, y, epochs=2, verbose=0)
+
+
+def test_generator_validation_data_spans_epochs_with_validation_steps():
+    X, y = regression(40)
+    model = mlp()
+    hist = model.fit(X, y, epochs=3, verbose=0, validation_data=batch_generator(X, y, 8),
+                     validation_steps=2)
+    assert len(hist.history["val_loss"]) == 3
+    with pytest.raises(ValueError, match="fit \\(validation\\): the data yielded no batches: a "
+                                         "generator is read only once; give validation_steps"):
+        model.fit(X, y, epochs=2, verbose=0,
+                  validation_data=batch_generator(X, y, 8, epochs=1))
+
+
+def test_more_steps_than_batches_end_the_pass_early_as_keras():
+    X, y = regression(40)
+    model = mlp()
+    with pytest.warns(UserWarning, match="evaluate: the data has 2 batches, fewer than the "
+                                         "1000000000000 steps"):
+        big = model.evaluate(X, y, batch_size=32, steps=10**12)
+    assert big == pytest.approx(model.evaluate(X, y), rel=1e-6)
+    with pytest.warns(UserWarning, match="fit: the data has 2 batches"):
+        hist = model.fit(X, y, steps_per_epoch=5, epochs=2, verbose=0)
+    assert hist.epoch == [0, 1] and model.optimizer.iterations == 4

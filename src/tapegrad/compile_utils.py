@@ -151,20 +151,21 @@ class CompileLoss:
                     resolve("losses", item)
 
     def build(self, names: list[str] | None) -> None:
-        self.names = names
         specs = _per_output(self.spec, names, "loss", lambda s: False)
-        self.losses = [None if s is None else resolve("losses", s) for s in specs]
+        losses = [None if s is None else resolve("losses", s) for s in specs]
         ws = [1.0] * len(specs) if self.weights_spec is None else \
             _per_output(self.weights_spec, names, "loss_weights", lambda s: False)
-        self.weights = []
+        weights = []
         for w in ws:
             w = 1.0 if w is None else w
             if isinstance(w, bool) or not isinstance(w, (int, float, np.number)) \
                     or not np.isfinite(w):
                 raise TypeError(f"compile: loss_weights must be finite numbers, got {w!r}")
-            self.weights.append(float(w))
-        if names is not None:
-            self.metrics = [Mean(f"{n}_loss") for n, f in zip(names, self.losses) if f]
+            weights.append(float(w))
+        # assigned only when everything above was accepted, so a refused batch can be retried
+        self.names, self.losses, self.weights = names, losses, weights
+        self.metrics = [] if names is None else \
+            [Mean(f"{n}_loss") for n, f in zip(names, losses) if f]
 
     def __call__(self, y: Any, y_pred: Any, sample_weight: Any,
                  output_names: list[str] | None) -> Tensor:
@@ -230,7 +231,8 @@ class CompileMetrics:
             nested = isinstance(self.spec, dict) or (
                 self.spec and all(isinstance(s, (list, tuple)) for s in self.spec))
             groups = _per_output(self.spec, names, "metrics", lambda s: not nested)
-        self._outputs, self.metrics = [], []
+        outputs: list[list[Metric]] = []
+        flat: list[Metric] = []
         for i, group in enumerate(groups):
             group = [] if group is None else [group] if not isinstance(group, (list, tuple)) \
                 else group
@@ -244,14 +246,15 @@ class CompileMetrics:
                     name, fn = resolve("metrics", m)
                     t = MeanMetricWrapper(fn, name=prefix + name)
                 trackers.append(t)
-            self._outputs.append(trackers)
-            self.metrics += trackers
-        seen = [m.name for m in self.metrics]
+            outputs.append(trackers)
+            flat += trackers
+        seen = [m.name for m in flat]
         losses = {"loss", *(f"{n}_loss" for n in names or [])}
         for name in seen:
             if seen.count(name) > 1 or name in losses:
                 raise ValueError(f"compile: metric name {name!r} is used twice (or clashes "
                                  f"with a loss); give the functions distinct names")
+        self._outputs, self.metrics = outputs, flat
 
     def update_state(self, y: Any, y_pred: Any, sample_weight: Any,
                      output_names: list[str] | None) -> None:

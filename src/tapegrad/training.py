@@ -392,7 +392,10 @@ class Trainable:
         for data in handler.epoch():
             logs = self._logs(self.test_step(data), "test_step")
         if logs is None:
-            raise ValueError(f"{where}: x yielded no batches")
+            hint = (": a generator is read only once; give validation_steps (the generator then "
+                    "continues across epochs) or use a tg.data.Dataset") \
+                if where.startswith("fit") else ""
+            raise ValueError(f"{where}: the data yielded no batches{hint}")
         return logs
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,

@@ -11,6 +11,7 @@ with Tensor leaves (floats in the model's dtype).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -293,7 +294,8 @@ class DataHandler:
 
     def epoch(self) -> Iterator[Any]:
         """The batches of one epoch: a full pass, or `steps` batches from an iterator that
-        continues across epochs and restarts after a pass of known length (as Keras)."""
+        continues across epochs. A source of known length restarts after each full pass, and
+        an epoch never spans two passes (as Keras: more steps than batches end it early)."""
         if self.steps is None:
             count = 0
             for batch in self._fresh():
@@ -312,7 +314,12 @@ class DataHandler:
             self._seen += 1
             yield batch
             if self.known_batches is not None and self._seen >= self.known_batches:
-                self._iterator = None
+                self._iterator = None  # the next epoch starts a new pass
+                if self.steps > self.known_batches:
+                    warnings.warn(f"{self.where}: the data has {self.known_batches} batches, "
+                                  f"fewer than the {self.steps} steps asked for; the pass "
+                                  f"ends early", stacklevel=3)
+                return
 
 
 def _steps_name(where: str) -> str:

@@ -115,7 +115,7 @@ def _fill_value(value: Any, dtype: Any) -> Any:
         v = np.asarray(value)
         if v.ndim != 0 or v.dtype.kind not in "biuf":
             raise TypeError
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"pad_sequences: value must be a number, got {value!r}") from None
     if dt.kind in "iub":
         fv = float(v)
