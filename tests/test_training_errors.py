@@ -101,3 +101,19 @@ def test_evaluate_and_predict_accept_keras_keywords(model):
                           return_dict=True)
     assert list(logs) == ["loss"]
     assert model.predict(X, batch_size=4, verbose=0, steps=2).shape == (8, 1)
+
+
+def test_demo_without_the_extras_says_which_extra_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from tapegrad import __main__ as cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tqdm" else real(name, *a))
+    assert cli.main(["demo", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "needs tqdm" in err and "pip install 'tapegrad[examples]'" in err
+    with pytest.raises(SystemExit) as exit_info:  # --help still works without the extras
+        cli.main(["demo", "--help"])
+    assert exit_info.value.code == 0 and "--epochs" in capsys.readouterr().out
