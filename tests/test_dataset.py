@@ -110,3 +110,14 @@ def test_ragged_elements_in_a_batch_say_to_pad():
     with pytest.raises(ValueError, match="Dataset.batch: elements of one batch must have the "
                                          "same shape.*pad_sequences"):
         list(ds)
+
+
+def test_an_error_in_the_mapped_function_keeps_its_type_and_names_map():
+    def bad(x):
+        return x + "a"
+
+    with pytest.raises(TypeError) as info:
+        list(Dataset.from_tensor_slices(np.arange(2)).map(bad))
+    assert info.traceback[-1].name == "bad"  # the user's own line stays in the traceback
+    if hasattr(info.value, "add_note"):
+        assert "Dataset.map" in " ".join(info.value.__notes__)

@@ -54,7 +54,8 @@ def expect_clear(fn, name, *args, **kwargs):
     try:
         fn(*args, **kwargs)
     except (TypeError, ValueError, IndexError) as e:
-        assert name in str(e) or LAYER_ERROR.match(str(e)), \
+        text = " ".join([str(e), *getattr(e, "__notes__", [])])
+        assert name in text or LAYER_ERROR.match(text), \
             f"{name}: unclear message {type(e).__name__}: {e}"
         return True
     return False

@@ -129,7 +129,13 @@ class Dataset:
 
         def make() -> Iterator[Any]:
             for e in self._make_iterator():
-                yield fn(*e) if isinstance(e, tuple) else fn(e)
+                try:
+                    out = fn(*e) if isinstance(e, tuple) else fn(e)
+                except Exception as err:  # the user's own error, kept whole, with a note
+                    if hasattr(err, "add_note"):  # Python >= 3.11
+                        err.add_note("(raised by the function given to Dataset.map)")
+                    raise
+                yield out
 
         return Dataset(make, self._cardinality, self.batched)
 
