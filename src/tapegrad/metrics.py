@@ -197,6 +197,11 @@ class Mean(Metric):
         self.reset_state()
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        if isinstance(values, (int, float)) and isinstance(sample_weight, (int, float, type(None))):
+            w = 1.0 if sample_weight is None else float(sample_weight)  # fit's per-batch path
+            self.total += float(values) * w
+            self.count += w
+            return
         v = np.asarray(_np(values), dtype=np.float64)
         if v.dtype.kind not in "fiub":
             raise TypeError(f"Mean.update_state: values must be numbers, got dtype {v.dtype}")
@@ -227,8 +232,9 @@ class MeanMetricWrapper(Mean):
         self.fn = fn
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        n = len(_np(y_pred)) if np.ndim(_np(y_pred)) else 1
-        super().update_state(float(_np(self.fn(y_true, y_pred))), sample_weight=n)
+        shape = np.shape(_np(y_pred))
+        super().update_state(float(_np(self.fn(y_true, y_pred))),
+                             sample_weight=shape[0] if shape else 1)
 
 
 __all__ += ["Mean", "MeanMetricWrapper", "Metric"]
