@@ -1,4 +1,5 @@
-"""Data utilities with scikit-learn / Keras signatures: splits, k-fold, batching, preprocessing.
+"""Data utilities with scikit-learn / Keras signatures: splits, k-fold, batching, preprocessing,
+and `Dataset`, a streaming input pipeline with tf.data's names that `fit` consumes.
 
 >>> import numpy as np, tapegrad as tg
 >>> X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
