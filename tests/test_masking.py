@@ -112,7 +112,7 @@ def test_explicit_mask_argument_and_its_errors():
         layer(x, mask=np.ones((2, 4), bool))
 
 
-def test_masked_training_gives_no_gradient_to_the_padding_row_and_learns():
+def test_masked_steps_give_no_gradient_to_the_padding_row():
     """Gradients flow through the masked steps' `where` to the real tokens only: the embedding
     row of id 0 gets an exactly zero gradient."""
     tg.random.seed(0)
