@@ -569,5 +569,8 @@ class GradientNormLogger(Callback):
             handle.remove()
         self._handles = []
 
-from tapegrad.integrations import OptunaPruning, TensorBoard  # noqa: E402,F401  (issue 16)
-from tapegrad.pruning import PruneLowMagnitude  # noqa: E402,F401  (issue 16)
+from tapegrad.callbacks_extra import LambdaCallback, ReduceLROnPlateau  # noqa: E402
+from tapegrad.integrations import OptunaPruning, TensorBoard  # noqa: E402,F401
+from tapegrad.pruning import PruneLowMagnitude  # noqa: E402,F401
+
+__all__ += ["LambdaCallback", "ReduceLROnPlateau"]

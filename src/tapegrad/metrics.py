@@ -154,3 +154,108 @@ def get(identifier: Any) -> Callable[[Any, Any], float]:
         return identifier
     raise TypeError(f"a metric must be a name or a callable f(y_true, y_pred), "
                     f"got {identifier!r}")
+
+
+# -- stateful metrics: running values over an epoch (what `fit` logs, as Keras 3) ----------------
+class Metric:
+    """A running value: `update_state(...)` per batch, `result()`, `reset_state()` at epoch
+    start (`fit` resets every metric in `model.metrics`). Subclasses implement the three.
+
+    >>> class Max(Metric):
+    ...     def update_state(self, values):
+    ...         self.top = max(self.top, float(np.max(values)))
+    ...     def result(self):
+    ...         return self.top
+    ...     def reset_state(self):
+    ...         self.top = -np.inf
+    >>> m = Max(); m.reset_state(); m([1.0, 3.0]), m.name
+    (3.0, 'max')
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
+        self.name = name or _snake(type(self).__name__)
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def result(self) -> float:
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        """Update with one batch and return the running result."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def __repr__(self) -> str:
+        return f"<tg.metrics.{type(self).__name__} name={self.name!r} result={self.result()}>"
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower()
+                   for i, c in enumerate(name))
+
+
+class Mean(Metric):
+    """The (weighted) mean of every value given to `update_state` since the last reset, as
+    `keras.metrics.Mean`; values may be Tensors, arrays or numbers. A custom `train_step`
+    keeps one per logged quantity (list them in the model's `metrics` property).
+
+    >>> m = Mean(name="d_loss")
+    >>> m.update_state([1.0, 3.0]); m.update_state(5.0, sample_weight=2.0)
+    >>> m.result()
+    3.5
+    >>> m.reset_state(); m.result()
+    0.0
+    """
+
+    def __init__(self, name: str = "mean") -> None:
+        super().__init__(name)
+        self.reset_state()
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        if isinstance(values, (int, float)) and isinstance(sample_weight, (int, float, type(None))):
+            w = 1.0 if sample_weight is None else float(sample_weight)  # fit's per-batch path
+            self.total += float(values) * w
+            self.count += w
+            return
+        v = np.asarray(_np(values), dtype=np.float64)
+        if v.dtype.kind not in "fiub":
+            raise TypeError(f"Mean.update_state: values must be numbers, got dtype {v.dtype}")
+        w = np.ones_like(v) if sample_weight is None else np.broadcast_to(
+            np.asarray(_np(sample_weight), dtype=np.float64), v.shape)
+        self.total += float(np.sum(v * w))
+        self.count += float(np.sum(w))
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0.0
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean (weighted by batch size) of a metric function `fn(y_true, y_pred)`;
+    what `compile(metrics=[...])` makes of each metric.
+
+    >>> m = MeanMetricWrapper(binary_accuracy, name="acc")
+    >>> m.update_state([1, 0], [0.9, 0.8]); m.update_state([1, 1], [0.9, 0.8]); m.result()
+    0.75
+    """
+
+    def __init__(self, fn: Callable[[Any, Any], Any], name: str | None = None) -> None:
+        super().__init__(name or getattr(fn, "__name__", "metric"))
+        self.fn = fn
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        shape = np.shape(_np(y_pred))
+        super().update_state(float(_np(self.fn(y_true, y_pred))),
+                             sample_weight=shape[0] if shape else 1)
+
+
+__all__ += ["Mean", "MeanMetricWrapper", "Metric"]

@@ -1,9 +1,12 @@
-"""compile / fit / evaluate / predict (Keras-style), as a mixin for models.
+"""compile / fit / evaluate / predict (Keras 3 style), as a mixin for models.
 
-`Trainable` needs from the class it is mixed into: `self(x, training=bool)`,
-`trainable_variables`, `variables`, `losses` (regularisation terms, added to the training loss),
-`get_weights`/`set_weights` and `save_weights`/`load_weights` (for callbacks). `tg.nn.Module`
-provides them. `fit` runs one `GradientTape` step per batch and returns a `History`.
+`Trainable` needs from the class it is mixed into: `self(x, training=bool)` (x a tensor, or a
+list/dict of them for several inputs; the result a tensor, or a list/dict for several outputs),
+`trainable_variables`, `losses` (regularisation terms, added to the training loss), optionally
+`input_names`/`output_names` (lists of str, or None for one unnamed input/output), and for
+callbacks `get_weights`/`set_weights`/`save_weights`. `fit` feeds each batch to `train_step(data)`,
+which runs one `GradientTape` step and returns a dict of logs; override it (with `test_step` for
+`evaluate`) for GANs and other custom steps, as in Keras 3.
 
 >>> import numpy as np, tapegrad as tg
 >>> class Line(Trainable):
@@ -23,284 +26,437 @@ provides them. `fit` runs one `GradientTape` step per batch and returns a `Histo
 
 from __future__ import annotations
 
-import importlib
-import math
-import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tapegrad import random as tg_random
 from tapegrad.callbacks import Callback, CallbackList, History
+from tapegrad.compile_utils import CompileLoss, CompileMetrics
+from tapegrad.data._checks import check_bool, check_int, check_optional_int
+from tapegrad.data.adapter import DataHandler, _is_arrays, unpack_x_y_sample_weight
+from tapegrad.metrics import Mean, Metric
+from tapegrad.progress import ProgressBar, format_logs
 from tapegrad.tape import GradientTape
 from tapegrad.tensor import Tensor, get_default_dtype
 
 __all__ = ["Trainable"]
 
 
-def _registry(kind: str) -> Any:
-    """`tapegrad.losses` / `tapegrad.metrics` (imported lazily: they live in the nn module)."""
-    for mod in (f"tapegrad.{kind}", f"tapegrad.nn.{kind}"):
-        try:
-            return importlib.import_module(mod)
-        except ModuleNotFoundError:
-            continue
-    raise ImportError(f"tapegrad.{kind} is not available; pass a function instead of a name")
+def _batch_size(x: Any) -> int:
+    """Samples in a batch: the length of its first leaf."""
+    while isinstance(x, (list, tuple, dict)):
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return int(x.shape[0]) if getattr(x, "shape", ()) else 1
 
 
-def _resolve(kind: str, identifier: Any) -> tuple[str, Callable]:
-    """(log name, function) for a loss or metric given by name or as a callable."""
-    if isinstance(identifier, str):
-        return identifier, _registry(kind).get(identifier)
-    if callable(identifier):
-        name = getattr(identifier, "name", None) or getattr(identifier, "__name__", None)
-        if not isinstance(name, str) or name == "<lambda>":
-            name = type(identifier).__name__.lower() if kind == "metrics" else "loss"
-        return name, identifier
-    raise TypeError(f"compile: a {kind[:-1]} must be a name or a callable, "
-                    f"got {type(identifier).__name__}")
-
-
-def _as_array(a: Any, what: str, where: str) -> np.ndarray:
-    if isinstance(a, Tensor):
-        return a.numpy()
-    if a is None:
-        raise ValueError(f"{where}: {what} is None")
+def _to_float(v: Any, key: str) -> float:
+    if isinstance(v, Metric):
+        return float(v.result())
+    if isinstance(v, Tensor):
+        v = v.numpy()
     try:
-        arr = np.asarray(a)
-    except ValueError as e:
-        raise ValueError(f"{where}: {what} is ragged (rows of different lengths): {e}") from None
-    if arr.dtype == object or arr.dtype.kind not in "fiub":
-        raise ValueError(f"{where}: {what} must be numeric (got dtype {arr.dtype}); ragged "
-                         f"sequences need tg.data.pad_sequences first")
-    if arr.ndim == 0:
-        raise ValueError(f"{where}: {what} must have a batch dimension, got a scalar")
-    return arr
+        return float(v)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"train_step/test_step: log {key!r} must be a number, a scalar Tensor "
+                        f"or a metric, got {type(v).__name__}") from e
 
 
-def _scalar(t: Any) -> float:
-    return float(t._value) if isinstance(t, Tensor) else float(t)
+def _check_verbose(verbose: Any, where: str, auto: int) -> int:
+    if isinstance(verbose, str) and verbose == "auto":
+        return auto
+    if isinstance(verbose, (bool, np.bool_)) or not isinstance(verbose, (int, np.integer)) \
+            or verbose not in (0, 1, 2):
+        raise ValueError(f"{where}: verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
 
 
-def _format_logs(logs: dict[str, float]) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+def _check_callbacks(callbacks: Any, where: str) -> list[Callback]:
+    """A list of Callbacks; a single Callback is accepted as a list of one (as Keras does)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"{where}: callbacks must be a list of tg.callbacks.Callback objects, "
+                        f"got {type(callbacks).__name__}")
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"{where}: callbacks must be tg.callbacks.Callback objects, got "
+                            f"{type(cb).__name__} {cb!r}")
+    return list(callbacks)
+
+
+def _structure_outputs(batches: list[Any]) -> Any:
+    first = batches[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([b[k].numpy() for b in batches]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return [np.concatenate([b[i].numpy() for b in batches]) for i in range(len(first))]
+    return np.concatenate([b.numpy() for b in batches], axis=0)
 
 
 class Trainable:
-    """Mixin giving a model Keras's `compile`, `fit`, `evaluate` and `predict`."""
+    """Mixin giving a model Keras's `compile`, `fit`, `evaluate`, `predict` and the
+    overridable steps `train_step`, `test_step`, `predict_step`."""
 
     optimizer: Any = None
     stop_training: bool = False
     history: History | None = None
-    _loss_fn: Callable | None = None
-    _metric_fns: list[tuple[str, Callable]] = []
+    _compile_loss: CompileLoss | None = None
+    _compile_metrics: CompileMetrics | None = None
+    _loss_tracker: Mean | None = None
+    _compiled: bool = False
 
     # -- setup -------------------------------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
-                metrics: Sequence[Any] | None = None) -> None:
-        """Choose the optimizer, loss and metrics, each by name or as an object/function.
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Any = None) -> None:
+        """Choose the optimizer, the loss (one, or a list/dict per output), `loss_weights` (a
+        list/dict per output) and metrics (a list for every output, or a list of lists/dict per
+        output), each by name or as an object/function. A loss may be left out when
+        `train_step` is overridden.
 
         >>> # model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> # model.compile("rmsprop", loss={"priority": "mse", "department": "categorical_"
+        >>> #               "crossentropy"}, loss_weights={"priority": 1.0, "department": 0.2})
         """
         from tapegrad import optimizers
 
-        if loss is None:
-            raise ValueError("compile: a loss is required, e.g. loss='mean_squared_error'")
-        if isinstance(metrics, (str, bytes)) or callable(metrics):
-            metrics = [metrics]
-        self.optimizer = optimizers.get(optimizer)
-        _, self._loss_fn = _resolve("losses", loss)
-        self._metric_fns = [_resolve("metrics", m) for m in (metrics or [])]
-        names = [n for n, _ in self._metric_fns]
-        for n in names:
-            if names.count(n) > 1 or n == "loss":
-                raise ValueError(f"compile: metric name {n!r} is used twice (or clashes with "
-                                 f"'loss'); give the functions distinct names")
+        opt = optimizers.get(optimizer)
+        compile_loss = CompileLoss(loss, loss_weights)
+        compile_metrics = CompileMetrics(metrics)
+        self.optimizer = opt  # assigned only once every argument was accepted
+        self._compile_loss = compile_loss if loss is not None else None
+        self._compile_metrics = compile_metrics
+        self._loss_tracker = Mean("loss")
+        self._compiled = True
 
     def _check_compiled(self, where: str) -> None:
-        if self._loss_fn is None or self.optimizer is None:
+        if not self._compiled:
             raise RuntimeError(f"{where}: the model is not compiled; call "
                                f"model.compile(optimizer, loss, metrics=[...]) first")
 
     def _float_dtype(self) -> np.dtype:
-        for v in self.variables:
+        variables = getattr(self, "variables", None) or self.trainable_variables
+        for v in variables:
             if v.dtype.kind == "f":
                 return v.dtype
         return get_default_dtype()
 
-    def _prepare(self, x: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
-        x = _as_array(x, "x", where)
-        dt = self._float_dtype()
-        if x.dtype.kind == "f" and x.dtype != dt:
-            x = x.astype(dt)
-        if y is None:
-            return x, None
-        y = _as_array(y, "y", where)
-        if y.dtype.kind == "f" and y.dtype != dt:
-            y = y.astype(dt)
-        if len(x) != len(y):
-            raise ValueError(f"{where}: x and y must have the same number of samples, got "
-                             f"{len(x)} and {len(y)}")
-        return x, y
+    def _names(self, which: str) -> list[str] | None:
+        names = getattr(self, which, None)
+        return list(names) if names else None
 
-    # -- steps -------------------------------------------------------------------------------
-    def _total_loss(self, y: Tensor, y_pred: Tensor) -> Tensor:
-        loss = self._loss_fn(y, y_pred)
-        reg = self.losses
-        if reg:
-            for r in reg:
-                loss = loss + r
-        return loss
+    # -- metrics ------------------------------------------------------------------------------
+    @property
+    def metrics(self) -> list[Metric]:
+        """The running metrics `fit` resets at each epoch start and logs: the loss, each
+        output's loss (several outputs) and the compiled metrics. A custom `train_step`
+        overrides this property to list its own `tg.metrics.Mean` trackers."""
+        out: list[Metric] = []
+        if self._loss_tracker is not None:
+            out.append(self._loss_tracker)
+        if self._compile_loss is not None:
+            out += self._compile_loss.metrics
+        if self._compile_metrics is not None and self._compile_metrics.metrics:
+            out += self._compile_metrics.metrics
+        return out
 
-    def train_step(self, x: Tensor, y: Tensor) -> tuple[float, Tensor]:
-        """One GradientTape step on a batch; returns (loss including regularisation, y_pred)."""
+    @property
+    def metrics_names(self) -> list[str]:
+        """Names of `metrics`, in the order `evaluate` returns their values."""
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        """Reset every running metric (`fit` does it at each epoch start)."""
+        for m in self.metrics:
+            m.reset_state()
+
+    def get_metrics_result(self) -> dict[str, float]:
+        """`{name: result}` of every metric in `metrics`."""
+        return {m.name: float(m.result()) for m in self.metrics}
+
+    # -- steps (override these, as in Keras 3) ------------------------------------------------
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
+                     sample_weight: Any = None, training: bool = True) -> Tensor:
+        """The compiled loss(es), weighted per output, plus the regularisation `losses`."""
+        total = None
+        if self._compile_loss is not None:
+            total = self._compile_loss(y, y_pred, sample_weight, self._names("output_names"))
+        for r in self.losses:
+            total = r if total is None else total + r
+        if total is None:
+            raise ValueError("compute_loss: there is no loss to compute; pass loss= to "
+                             "compile, or override train_step")
+        return total
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any,
+                        sample_weight: Any = None) -> dict[str, float]:
+        """Update the compiled metrics with a batch; returns `get_metrics_result()`."""
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight,
+                                               self._names("output_names"))
+        return self.get_metrics_result()
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One training step on a batch `data` (`x`, `(x, y)` or `(x, y, sample_weight)`):
+        forward under a tape, `compute_loss`, gradients, optimizer update; returns the logs.
+
+        Override it for a custom step (keep your own `tg.metrics.Mean` trackers and list them
+        in a `metrics` property so that `fit` resets them each epoch)::
+
+            def train_step(self, data):
+                x, y, _ = tg.data.unpack_x_y_sample_weight(data)
+                with tg.GradientTape() as tape:
+                    loss = my_loss(y, self(x, training=True))
+                grads = tape.gradient(loss, self.trainable_variables)
+                self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+                self.loss_tracker.update_state(loss)
+                return {"loss": self.loss_tracker.result()}
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self._total_loss(y, y_pred)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return _scalar(loss), y_pred
+        self._loss_tracker.update_state(float(loss.numpy()), sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _batch_logs(self, loss: float, y: Tensor, y_pred: Tensor) -> dict[str, float]:
-        logs = {"loss": loss}
-        for name, fn in self._metric_fns:
-            logs[name] = _scalar(fn(y, y_pred))
-        return logs
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step (inference mode, no update); returns the logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        self._loss_tracker.update_state(float(loss.numpy()), sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for a batch (targets in `data`, if any, are ignored)."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def _default_step(self, name: str) -> bool:
+        return getattr(type(self), name) is getattr(Trainable, name)
+
+    def _logs(self, logs: Any, where: str) -> dict[str, float]:
+        if not isinstance(logs, dict):
+            raise TypeError(f"{where} must return a dict of logs ({{'loss': ...}}), got "
+                            f"{type(logs).__name__}")
+        return {k: _to_float(v, k) for k, v in logs.items()}
 
     # -- fit ---------------------------------------------------------------------------------
-    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1,
-            validation_data: tuple[Any, Any] | None = None, validation_split: float = 0.0,
-            callbacks: Sequence[Callback] | None = None, verbose: int = 1,
-            shuffle: bool = True) -> History:
-        """Train for `epochs` passes over (x, y) in mini-batches; returns a `History` whose
-        `.history` maps "loss", each metric and their "val_" versions to per-epoch lists.
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None, validation_steps: int | None = None,
+            validation_batch_size: int | None = None, validation_freq: int = 1) -> History:
+        """Train for `epochs` passes (Keras 3's arguments, in Keras's order); returns a `History`
+        whose `.history` maps "loss", each metric and their "val_" versions to per-epoch lists.
 
-        `validation_split` holds out the last fraction of the samples (before shuffling, as
-        Keras does). verbose: 0 silent, 1 a progress bar per epoch (tqdm), 2 one line per epoch.
-        Shuffling uses `tg.random.generator()`, so `tg.random.seed(n)` makes it repeatable.
+        `x` is an array, a list/dict of arrays (several inputs, by position or input name), a
+        `tg.data.Dataset` of batches, or a generator/iterable yielding `(x, y)` or
+        `(x, y, sample_weight)` batches (a generator is read once: give `steps_per_epoch` to
+        spread it over several epochs). `validation_split` holds out the last fraction of
+        array samples (before shuffling, as Keras). verbose: "auto"/1 a progress bar per epoch
+        (tqdm), 2 one line per epoch, 0 silent. Shuffling uses `tg.random.generator()`, so
+        `tg.random.seed(n)` makes it repeatable. `class_weight` ({class: weight}) and
+        `sample_weight` weight each sample's loss (the loss must be a mean over samples, as
+        every built-in loss is).
         """
-        self._check_compiled("fit")
-        if y is None:
-            raise ValueError("fit: y (the targets) is required")
-        x, y = self._prepare(x, y, "fit")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
+        where = "fit"
+        self._check_compiled(where)
+        default_step = self._default_step("train_step")
+        if default_step and self._compile_loss is None and not self.losses:
+            raise ValueError("fit: the model was compiled without a loss; pass loss= to "
+                             "compile, or override train_step")
+        batch_size = check_optional_int(batch_size, "batch_size", where)
+        epochs = check_int(epochs, "epochs", where, minimum=0)
+        initial_epoch = check_int(initial_epoch, "initial_epoch", where, minimum=0)
+        verbose = _check_verbose(verbose, where, auto=1)
+        callbacks = _check_callbacks(callbacks, where)
+        shuffle = check_bool(shuffle, "shuffle", where)
+        steps_per_epoch = check_optional_int(steps_per_epoch, "steps_per_epoch", where)
+        validation_steps = check_optional_int(validation_steps, "validation_steps", where)
+        validation_batch_size = check_optional_int(validation_batch_size,
+                                                   "validation_batch_size", where)
+        validation_freq = check_int(validation_freq, "validation_freq", where)
+        if isinstance(validation_split, bool) or not isinstance(validation_split,
+                                                                (int, float, np.floating)):
+            raise TypeError(f"fit: validation_split must be a float in [0, 1), got "
+                            f"{validation_split!r}")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-        if validation_data is None and validation_split > 0:
-            split = int(len(x) * (1.0 - validation_split))
-            if split == 0 or split == len(x):
-                raise ValueError(f"fit: validation_split={validation_split} of {len(x)} "
-                                 f"samples leaves an empty training or validation set")
-            validation_data = (x[split:], y[split:])
-            x, y = x[:split], y[:split]
+        if x is None:
+            raise ValueError("fit: x is None; pass the training inputs")
+        dtype = self._float_dtype()
+        names = {"input_names": self._names("input_names"),
+                 "output_names": self._names("output_names")}
+        arrays = _is_arrays(x)
+        train = DataHandler(x, y, sample_weight, batch_size=(batch_size or 32) if arrays
+                            else batch_size, steps=steps_per_epoch, shuffle=shuffle,
+                            where=where, dtype=dtype,
+                            need_y=default_step and self._compile_loss is not None, **names)
+        val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            val_x, val_y = self._prepare(*validation_data, "fit (validation_data)")
-        if len(x) == 0:
-            raise ValueError("fit: x is empty")
-
-        n = len(x)
-        steps = math.ceil(n / batch_size)
-        self.history = history = History()
-        cbs = CallbackList([*(callbacks or []), history], model=self, optimizer=self.optimizer,
-                           params={"epochs": epochs, "steps": steps, "verbose": verbose,
-                                   "batch_size": batch_size, "samples": n})
-        cbs.on_train_begin()
-        for epoch in range(epochs):
-            cbs.on_epoch_begin(epoch)
-            start = time.perf_counter()
-            if shuffle:
-                perm = tg_random.generator().permutation(n)
-                xs, ys = x[perm], y[perm]
+            vbs = validation_batch_size or batch_size or 32
+            if _is_arrays(validation_data):
+                if not isinstance(validation_data, (tuple, list)) or \
+                        len(validation_data) not in (2, 3):
+                    raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or "
+                                     "(x_val, y_val, sample_weight_val), a Dataset or a "
+                                     "generator")
+                val = DataHandler(*validation_data, batch_size=vbs, steps=validation_steps,
+                                  where="fit (validation_data)", dtype=dtype,
+                                  need_y=self._default_step("test_step"), **names)
             else:
-                xs, ys = x, y
-            bar = _progress_bar(verbose, steps, epoch, epochs)
-            sums: dict[str, float] = {}
-            seen = 0
-            for step in range(steps):
+                val = DataHandler(validation_data, steps=validation_steps,
+                                  where="fit (validation_data)", dtype=dtype, **names)
+        elif validation_split:
+            held = train.split(float(validation_split))
+            val = DataHandler(*held, batch_size=validation_batch_size or train.batch_size,
+                              steps=validation_steps, where="fit (validation_split)",
+                              dtype=dtype, need_y=self._default_step("test_step"), **names)
+        if class_weight is not None:
+            train.set_class_weight(class_weight)
+
+        previous, steps_before = self.history, getattr(self.optimizer, "iterations", None)
+        rng_state = tg_random.generator().bit_generator.state
+        self.history = history = History()
+        try:
+            self._fit_loop(train, val, history, callbacks, epochs, initial_epoch, verbose,
+                           validation_freq)
+        except BaseException:
+            if getattr(self.optimizer, "iterations", None) == steps_before:
+                # refused at the first batch (data the model cannot take): as if never called
+                self.history = previous
+                tg_random.generator().bit_generator.state = rng_state
+            raise
+        return history
+
+    def _fit_loop(self, train: DataHandler, val: DataHandler | None, history: History,
+                  callbacks: list[Callback], epochs: int, initial_epoch: int, verbose: int,
+                  validation_freq: int) -> None:
+        cbs = CallbackList([*callbacks, history], model=self, optimizer=self.optimizer,
+                           params={"epochs": epochs, "steps": train.steps, "verbose": verbose,
+                                   "batch_size": train.batch_size,
+                                   "samples": train.num_samples})
+        cbs.on_train_begin()
+        steps_seen: int | None = train.steps
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            bar = ProgressBar(verbose, steps_seen, f"Epoch {epoch + 1}/{epochs}")
+            logs: dict[str, float] | None = None
+            step = -1
+            for step, data in enumerate(train.epoch()):
                 cbs.on_batch_begin(step)
-                lo = step * batch_size
-                xb, yb = Tensor._wrap(xs[lo:lo + batch_size]), Tensor._wrap(ys[lo:lo + batch_size])
-                loss, y_pred = self.train_step(xb, yb)
-                batch_logs = self._batch_logs(loss, yb, y_pred)
-                k = len(xb._value)
-                seen += k
-                for key, v in batch_logs.items():
-                    sums[key] = sums.get(key, 0.0) + v * k
-                cbs.on_batch_end(step, batch_logs)
-                if bar is not None:
-                    bar.update(1)
-                    if step % 8 == 0 or step == steps - 1:
-                        bar.set_postfix_str(_format_logs({k_: s / seen for k_, s in
-                                                          sums.items()}), refresh=False)
+                logs = self._logs(self.train_step(data), "train_step")
+                cbs.on_batch_end(step, logs)
+                bar.update(step, logs)
                 if self.stop_training:
                     break
-            logs = {key: s / seen for key, s in sums.items()}
-            if validation_data is not None:
-                val = self.evaluate(val_x, val_y, batch_size=batch_size, return_dict=True)
-                logs.update({f"val_{k_}": v for k_, v in val.items()})
-            cbs.on_epoch_end(epoch, logs)
-            if bar is not None:
-                bar.set_postfix_str(_format_logs(logs), refresh=False)
-                bar.close()
-            elif verbose:
-                secs = time.perf_counter() - start
-                print(f"Epoch {epoch + 1}/{epochs} - {secs:.2f}s - {_format_logs(logs)}")
+            if logs is None:
+                if epoch == initial_epoch:
+                    raise ValueError("fit: x yielded no batches")
+                warnings.warn(f"fit: the input ran out of data at epoch {epoch + 1}; a "
+                              f"generator is read only once: give steps_per_epoch and make it "
+                              f"yield steps_per_epoch * epochs batches, or use a "
+                              f"tg.data.Dataset", stacklevel=3)
+                bar.close({})
+                break
+            steps_seen = steps_seen or step + 1
+            epoch_logs = dict(logs)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._run_test(val, "fit (validation)")
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            bar.close(epoch_logs)
+            if train.ran_out:
+                warnings.warn(f"fit: the input ran out of data after {step + 1} batches of "
+                              f"epoch {epoch + 1} (steps_per_epoch={train.steps}); stopping",
+                              stacklevel=3)
+                break
             if self.stop_training:
                 break
         cbs.on_train_end()
-        return history
 
     # -- evaluate / predict ---------------------------------------------------------------------
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int = 0,
-                 return_dict: bool = False) -> Any:
-        """Loss (including regularisation) and metrics on (x, y), in inference mode.
+    def _run_test(self, handler: DataHandler, where: str) -> dict[str, float]:
+        self.reset_metrics()
+        logs = None
+        for data in handler.epoch():
+            logs = self._logs(self.test_step(data), "test_step")
+        if logs is None:
+            hint = (": a generator is read only once; give validation_steps (the generator then "
+                    "continues across epochs) or use a tg.data.Dataset") \
+                if where.startswith("fit") else ""
+            raise ValueError(f"{where}: the data yielded no batches{hint}")
+        return logs
 
-        Returns the loss alone if there are no metrics, else `[loss, *metrics]` (Keras's order),
-        or a dict with `return_dict=True`.
-        """
-        self._check_compiled("evaluate")
-        x, y = self._prepare(x, y, "evaluate")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        sums: dict[str, float] = {}
-        for lo in range(0, len(x), batch_size):
-            xb, yb = Tensor._wrap(x[lo:lo + batch_size]), Tensor._wrap(y[lo:lo + batch_size])
-            y_pred = self(xb, training=False)
-            logs = self._batch_logs(_scalar(self._total_loss(yb, y_pred)), yb, y_pred)
-            for key, v in logs.items():
-                sums[key] = sums.get(key, 0.0) + v * len(xb._value)
-        result = {key: s / max(len(x), 1) for key, s in sums.items()}
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: Any = None,
+                 steps: int | None = None, callbacks: Sequence[Callback] | None = None,
+                 return_dict: bool = False) -> Any:
+        """Loss (including regularisation) and metrics on the data, in inference mode (Keras
+        3's arguments; `x` as for `fit`). Returns the loss alone if there are no metrics, else
+        `[loss, *metrics]` in `metrics_names` order, or a dict with `return_dict=True`.
+        verbose "auto" is 0 (silent); 1 or 2 print the result."""
+        where = "evaluate"
+        self._check_compiled(where)
+        batch_size = check_optional_int(batch_size, "batch_size", where)
+        verbose = _check_verbose(verbose, where, auto=0)
+        steps = check_optional_int(steps, "steps", where)
+        cbs = _check_callbacks(callbacks, where)
+        return_dict = check_bool(return_dict, "return_dict", where)
+        if x is None:
+            raise ValueError("evaluate: x is None; pass the inputs to evaluate on")
+        default_step = self._default_step("test_step")
+        if default_step and self._compile_loss is None and not self.losses:
+            raise ValueError("evaluate: the model was compiled without a loss; pass loss= to "
+                             "compile, or override test_step")
+        arrays = _is_arrays(x)
+        handler = DataHandler(x, y, sample_weight,
+                              batch_size=(batch_size or 32) if arrays else batch_size,
+                              steps=steps, where=where, dtype=self._float_dtype(),
+                              need_y=default_step, input_names=self._names("input_names"),
+                              output_names=self._names("output_names"))
+        for cb in cbs:
+            cb.set_model(self)
+            getattr(cb, "on_test_begin", lambda logs=None: None)()
+        result = self._run_test(handler, where)
+        for cb in cbs:
+            getattr(cb, "on_test_end", lambda logs=None: None)(result)
         if verbose:
-            print(_format_logs(result))
+            print(format_logs(result))
         if return_dict:
             return result
         values = list(result.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, batch_size: int | None = 32, verbose: int = 0) -> np.ndarray:
-        """Model outputs for `x` in inference mode (`training=False`), as a NumPy array."""
-        x, _ = self._prepare(x, None, "predict")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        outs = [self(Tensor._wrap(x[lo:lo + batch_size]), training=False).numpy()
-                for lo in range(0, len(x), batch_size)]
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
+                steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
+        """Model outputs in inference mode (`training=False`), as NumPy arrays (a list or dict
+        of them for several outputs); `x` as for `fit` (targets in batches are ignored)."""
+        where = "predict"
+        batch_size = check_optional_int(batch_size, "batch_size", where)
+        _check_verbose(verbose, where, auto=0)
+        steps = check_optional_int(steps, "steps", where)
+        cbs = _check_callbacks(callbacks, where)
+        arrays = _is_arrays(x)
+        handler = DataHandler(x, batch_size=(batch_size or 32) if arrays else batch_size,
+                              steps=steps, where=where, dtype=self._float_dtype(),
+                              need_y=False, input_names=self._names("input_names"))
+        for cb in cbs:
+            cb.set_model(self)
+            getattr(cb, "on_predict_begin", lambda logs=None: None)()
+        outs = [self.predict_step(data) for data in handler.epoch()]
         if not outs:
-            raise ValueError("predict: x is empty")
-        return np.concatenate(outs, axis=0)
-
-
-def _progress_bar(verbose: int, steps: int, epoch: int, epochs: int) -> Any:
-    """A tqdm bar for verbose=1 (one per epoch, kept on screen), or None."""
-    if verbose != 1:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is in the `examples` extra; fall back to one line per epoch
-        return None
-    width = len(str(epochs))
-    return tqdm(total=steps, desc=f"Epoch {epoch + 1:>{width}}/{epochs}", unit="batch",
-                leave=True, mininterval=0.2, dynamic_ncols=True)
+            raise ValueError("predict: x yielded no batches")
+        for cb in cbs:
+            getattr(cb, "on_predict_end", lambda logs=None: None)()
+        return _structure_outputs(outs)

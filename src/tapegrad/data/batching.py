@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad import random as tg_random
-from tapegrad.data._checks import as_array, same_length
+from tapegrad.data._checks import as_array, check_bool, check_int, check_seed, same_length
 
 __all__ = ["batches"]
 
@@ -29,15 +29,26 @@ def batches(X: Any, y: Any = None, batch_size: int = 32, shuffle: bool = True,
     if y is not None:
         y = as_array(y, "y", "batches")
         same_length("batches", X=X, y=y)
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batches: batch_size must be a positive int, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", "batches")
+    seed = check_seed(seed, "seed", "batches")
+    shuffle = check_bool(shuffle, "shuffle", "batches")
+    drop_remainder = check_bool(drop_remainder, "drop_remainder", "batches")
     n = len(X)
     if shuffle:
-        rng = tg_random.generator() if seed is None else np.random.default_rng(seed)
+        if seed is None:
+            rng = tg_random.generator()
+        elif isinstance(seed, int):
+            rng = np.random.default_rng(seed)
+        else:
+            rng = seed
         order = rng.permutation(n)
         X = X[order]
         y = None if y is None else y[order]
     stop = n - n % batch_size if drop_remainder else n
+    return _iterate(X, y, batch_size, stop)  # arguments are checked now, not at the first batch
+
+
+def _iterate(X: np.ndarray, y: np.ndarray | None, batch_size: int, stop: int) -> Iterator[Any]:
     for lo in range(0, stop, batch_size):
         xb = X[lo:lo + batch_size]
         yield xb if y is None else (xb, y[lo:lo + batch_size])

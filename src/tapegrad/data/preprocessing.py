@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.data._checks import as_array
+from tapegrad.data._checks import as_array, check_int
 from tapegrad.tensor import get_default_dtype
 
 __all__ = ["one_hot", "pad_sequences", "Standardizer"]
+
+_MAX_ONE_HOT = 2**32  # numbers in a one-hot result: beyond this a label is surely not a class
 
 
 def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = None) -> np.ndarray:
@@ -35,9 +37,20 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = None) -> n
     top = int(y.max()) + 1 if y.size else 0
     if num_classes is None:
         num_classes = top
-    elif top > num_classes:
-        raise ValueError(f"one_hot: label {top - 1} does not fit num_classes={num_classes}")
-    out = np.zeros((*y.shape, num_classes), dtype=dtype or get_default_dtype())
+    else:
+        num_classes = check_int(num_classes, "num_classes", "one_hot", minimum=0)
+        if top > num_classes:
+            raise ValueError(f"one_hot: label {top - 1} does not fit num_classes={num_classes}")
+    size = y.size * num_classes
+    if size > _MAX_ONE_HOT:
+        raise ValueError(f"one_hot: {y.size} labels with {num_classes} classes make "
+                         f"{size:.3g} numbers (more than {_MAX_ONE_HOT:.0e}); labels must be "
+                         f"class indices 0..num_classes-1 (largest label here: {top - 1})")
+    try:
+        dt = np.dtype(dtype if dtype is not None else get_default_dtype())
+    except TypeError as e:
+        raise TypeError(f"one_hot: dtype {dtype!r} is not a NumPy dtype") from e
+    out = np.zeros((*y.shape, num_classes), dtype=dt)
     np.put_along_axis(out, y[..., None], 1, axis=-1)
     return out
 
@@ -55,7 +68,7 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
            [0, 4]], dtype=int32)
     """
     for kw, v in (("padding", padding), ("truncating", truncating)):
-        if v not in ("pre", "post"):
+        if not isinstance(v, str) or v not in ("pre", "post"):
             raise ValueError(f"pad_sequences: {kw} must be 'pre' or 'post', got {v!r}")
     try:
         seqs = [np.asarray(s) for s in sequences]
@@ -67,6 +80,9 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
                              f"list of sequences")
         if s.dtype == object:
             raise ValueError(f"pad_sequences: sequence {i} is ragged inside")
+        if s.dtype.kind not in "biuf":
+            raise ValueError(f"pad_sequences: sequence {i} must hold numbers, got dtype "
+                             f"{s.dtype}")
     trailing = next((s.shape[1:] for s in seqs if len(s)), ())
     for i, s in enumerate(seqs):
         if len(s) and s.shape[1:] != trailing:
@@ -74,9 +90,9 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
                              f"the others {trailing}")
     if maxlen is None:
         maxlen = max((len(s) for s in seqs), default=0)
-    elif maxlen < 0:
-        raise ValueError(f"pad_sequences: maxlen must be >= 0, got {maxlen}")
-    out = np.full((len(seqs), maxlen, *trailing), value, dtype=dtype)
+    else:
+        maxlen = check_int(maxlen, "maxlen", "pad_sequences", minimum=0)
+    out = np.full((len(seqs), maxlen, *trailing), _fill_value(value, dtype), dtype=dtype)
     for i, s in enumerate(seqs):
         if not len(s) or not maxlen:
             continue
@@ -86,6 +102,29 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
         else:
             out[i, maxlen - len(cut):] = cut
     return out
+
+
+def _fill_value(value: Any, dtype: Any) -> Any:
+    """`value` if `dtype` holds it exactly (NaN in an int array, 0.5 in int32 or 300 in uint8
+    would silently become another number), else a ValueError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"pad_sequences: dtype {dtype!r} is not a NumPy dtype") from e
+    try:
+        v = np.asarray(value)
+        if v.ndim != 0 or v.dtype.kind not in "biuf":
+            raise TypeError
+    except (TypeError, ValueError):
+        raise TypeError(f"pad_sequences: value must be a number, got {value!r}") from None
+    if dt.kind in "iub":
+        fv = float(v)
+        if not np.isfinite(fv) or fv != round(fv) or not (
+                dt.kind == "b" or np.iinfo(dt).min <= fv <= np.iinfo(dt).max):
+            raise ValueError(f"pad_sequences: value {value!r} cannot be stored in dtype {dt}; "
+                             f"use a float dtype (e.g. dtype='float32') or a whole number in "
+                             f"range")
+    return value
 
 
 class Standardizer:

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.data._checks import as_array, permutation, same_length
+from tapegrad.data._checks import (
+    as_array,
+    check_bool,
+    check_int,
+    check_seed,
+    permutation,
+    same_length,
+)
 
 __all__ = ["train_test_split", "KFold", "cross_validate"]
 
@@ -33,12 +40,14 @@ def train_test_split(X: Any, y: Any = None, test_size: float | int = 0.25,
     if y is not None:
         arrays["y"] = as_array(y, "y", "train_test_split")
     n = same_length("train_test_split", **arrays)
-    if isinstance(test_size, float):
+    shuffle = check_bool(shuffle, "shuffle", "train_test_split")
+    check_seed(random_state, "random_state", "train_test_split")
+    if isinstance(test_size, (float, np.floating)):
         if not 0.0 < test_size < 1.0:
             raise ValueError(f"train_test_split: a float test_size must be in (0, 1), "
                              f"got {test_size}")
         n_test = math.ceil(test_size * n)
-    elif isinstance(test_size, (int, np.integer)):
+    elif isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
         n_test = int(test_size)
     else:
         raise TypeError(f"train_test_split: test_size must be a float or int, got "
@@ -48,7 +57,7 @@ def train_test_split(X: Any, y: Any = None, test_size: float | int = 0.25,
         raise ValueError(f"train_test_split: test_size={test_size} with {n} samples leaves "
                          f"{n_train} for training and {n_test} for testing; both must be > 0")
     if shuffle:
-        perm = permutation(n, random_state)
+        perm = permutation(n, random_state, "train_test_split")
         test_idx, train_idx = perm[:n_test], perm[n_test:]
     else:
         train_idx, test_idx = np.arange(n_train), np.arange(n_train, n)
@@ -71,8 +80,9 @@ class KFold:
     """
 
     def __init__(self, n_splits: int = 5, shuffle: bool = False, random_state: Any = None):
-        if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-            raise ValueError(f"KFold: n_splits must be an int >= 2, got {n_splits!r}")
+        n_splits = check_int(n_splits, "n_splits", "KFold", minimum=2)
+        shuffle = check_bool(shuffle, "shuffle", "KFold")
+        check_seed(random_state, "random_state", "KFold")
         if not shuffle and random_state is not None:
             raise ValueError("KFold: random_state has no effect unless shuffle=True")
         self.n_splits = int(n_splits)
@@ -89,7 +99,7 @@ class KFold:
             same_length("KFold.split", X=np.empty(n), y=as_array(y, "y", "KFold.split"))
         if self.n_splits > n:
             raise ValueError(f"KFold: cannot make {self.n_splits} folds from {n} samples")
-        order = permutation(n, self.random_state) if self.shuffle else np.arange(n)
+        order = permutation(n, self.random_state, "KFold.split") if self.shuffle else np.arange(n)
         sizes = np.full(self.n_splits, n // self.n_splits, dtype=int)
         sizes[: n % self.n_splits] += 1
         start = 0

@@ -13,7 +13,7 @@ Every layer subclasses `Layer` (= `Module`, see `tapegrad.nn.module` for the con
 from `Input`s with the functional API (`tapegrad.nn.functional`) or by subclassing.
 """
 
-from tapegrad.nn import activations, initializers, regularizers
+from tapegrad.nn import activations, initializers, masking, regularizers
 from tapegrad.nn.augmentation import (
     RandomContrast,
     RandomFlip,
@@ -35,6 +35,7 @@ from tapegrad.nn.layers import (
     Flatten,
     LayerNormalization,
 )
+from tapegrad.nn.masking import Masking
 from tapegrad.nn.merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from tapegrad.nn.model import Model, Sequential
 from tapegrad.nn.module import Layer, Module, reset_names
@@ -69,7 +70,8 @@ from tapegrad.nn.reshaping import (
 )
 from tapegrad.nn.saving import load_model, register_serializable
 from tapegrad.nn.weights import load_weights, save_weights
-from tapegrad.pruning import prune  # magnitude pruning (issue 16)
+from tapegrad.nn.wrappers import TimeDistributed
+from tapegrad.pruning import prune
 
 __all__ = [
     "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "Layer",
@@ -89,5 +91,6 @@ __all__ += [  # the functional API, merging and reshaping layers, whole-model sa
     "Reshape", "Subtract", "UpSampling2D", "ZeroPadding2D", "load_model",
     "register_serializable",
 ]
-__all__ += ["RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",  # data augmentation
+__all__ += ["RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",  # augmentation
             "RandomZoom", "Rescaling", "Resizing"]
+__all__ += ["Masking", "TimeDistributed", "masking"]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad import _args, ops
+from tapegrad.nn.masking import set_mask
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
@@ -18,7 +19,9 @@ class Embedding(Module):
     """Look up `embeddings[ids]`: (batch, ...) integer ids -> (batch, ..., output_dim).
 
     The gradient of a row sums over every position where its id occurs (via `tg.take`).
-    Default initializer: uniform in [-0.05, 0.05], as Keras.
+    Default initializer: uniform in [-0.05, 0.05], as Keras. With `mask_zero=True` id 0 is
+    padding: the output carries the mask `ids != 0`, which recurrent layers and
+    GlobalAveragePooling1D honour (so the vocabulary needs input_dim = words + 1).
 
     >>> import numpy as np, tapegrad as tg
     >>> tg.nn.Embedding(10, 4)(np.array([[1, 2, 1]])).shape
@@ -27,8 +30,8 @@ class Embedding(Module):
 
     def __init__(self, input_dim: int, output_dim: int,
                  embeddings_initializer: Any = "random_uniform",
-                 embeddings_regularizer: Any = None, input_length: int | None = None,
-                 **kwargs: Any):
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 input_length: int | None = None, **kwargs: Any):
         if input_length is not None and "input_shape" not in kwargs:
             kwargs["input_shape"] = (_args.count(input_length, "Embedding", "input_length"),)
         super().__init__(**kwargs)
@@ -38,6 +41,9 @@ class Embedding(Module):
                           embeddings_regularizer=embeddings_regularizer)
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = embeddings_regularizer
+        if not isinstance(mask_zero, (bool, np.bool_)):
+            raise TypeError(f"Embedding: mask_zero must be True or False, got {mask_zero!r}")
+        self.mask_zero = bool(mask_zero)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
@@ -56,4 +62,11 @@ class Embedding(Module):
         if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
             raise ValueError(f"{self.name}: ids must be in [0, {self.input_dim}), got values "
                              f"from {ids.min()} to {ids.max()}")
-        return ops.take(self.embeddings, ids, axis=0)
+        out = ops.take(self.embeddings, ids, axis=0)
+        return set_mask(out, ids != 0) if self.mask_zero else out
+
+    def compute_mask(self, inputs: Any) -> np.ndarray | None:
+        """`ids != 0` with `mask_zero=True`, else None (Keras)."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs) != 0

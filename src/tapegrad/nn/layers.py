@@ -49,7 +49,11 @@ class Dense(Module):
         self._act = None if self.activation is _activations.linear else self.activation
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        if len(input_shape) < 1 or input_shape[-1] is None:
+        if len(input_shape) < 2:  # as Keras (min_ndim=2): (n,) would be read as n features
+            raise ValueError(f"{self.name}: Dense needs inputs of shape (batch, features), got "
+                             f"shape {tuple(input_shape)}; for one feature per sample use "
+                             f"x.reshape(-1, 1), for one sample x.reshape(1, -1)")
+        if input_shape[-1] is None:
             raise ValueError(f"{self.name}: Dense needs inputs with a known last dimension, "
                              f"got shape {input_shape}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),

@@ -9,6 +9,7 @@ import numpy as np
 
 from tapegrad import _args, ops
 from tapegrad.nn._utils import check_data_format, check_rank, run_op
+from tapegrad.nn.masking import check_mask, get_mask, masked_mean
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor
 
@@ -141,7 +142,8 @@ class GlobalMaxPooling2D(_GlobalPool):
 
 
 class GlobalAveragePooling1D(_GlobalPool):
-    """Mean over steps: (batch, steps, c) -> (batch, c).
+    """Mean over steps: (batch, steps, c) -> (batch, c). With a time-step mask (from
+    `Embedding(mask_zero=True)`, `Masking` or `mask=`) only the unmasked steps are averaged.
 
     >>> import numpy as np, tapegrad as tg
     >>> tg.nn.GlobalAveragePooling1D()(np.ones((2, 7, 3))).shape
@@ -150,6 +152,14 @@ class GlobalAveragePooling1D(_GlobalPool):
 
     rank = 1
     reduce = staticmethod(ops.mean)
+
+    def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Tensor:
+        mask = check_mask(get_mask(inputs) if mask is None else mask, inputs.shape, self.name)
+        if mask is None or mask.all():
+            return super().call(inputs, training)
+        check_rank(self, inputs.shape, 3, "(batch, steps, channels)")
+        out = masked_mean(inputs, mask)
+        return ops.expand_dims(out, 1) if self.keepdims else out
 
 
 class GlobalMaxPooling1D(_GlobalPool):

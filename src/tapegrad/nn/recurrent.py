@@ -5,7 +5,13 @@ Inputs are (batch, time, features). The input projection of all time steps is on
 time loop runs in Python on tape ops. Per-step slices of that projection are cut by recursive
 halving, so their gradients cost O(size * log T) instead of O(size * T). Dropout masks
 (`dropout` on inputs, `recurrent_dropout` on the state fed to the recurrent kernel) are drawn
-once per call from `tg.random.generator()` and reused at every step, as Keras does.
+once per call from `tg.random.generator()` and reused at every step, as Keras does (and as
+DLwP 6.3 recommends).
+
+A time-step mask (from `Embedding(mask_zero=True)`, `Masking`, or `mask=`) makes masked steps
+keep the previous state exactly (`where(mask, new, old)`), as Keras: the output at a masked step
+repeats the last one (zeros inside Bidirectional with return_sequences), and the final state is
+that of the last unmasked step. With `return_sequences=True` the mask passes to the next layer.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 from tapegrad import _args, ops
 from tapegrad.nn import activations as _activations
 from tapegrad.nn._utils import check_rank, dropout_mask
+from tapegrad.nn.masking import check_mask, get_mask, set_mask
 from tapegrad.nn.module import Module
 from tapegrad.tensor import Tensor, as_tensor
 
@@ -45,10 +52,14 @@ class _RNN(Module):
                  kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
                  bias_regularizer: Any = None, dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, return_sequences: bool = False,
-                 return_state: bool = False, go_backwards: bool = False, **kwargs: Any):
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 unroll: bool = False, zero_output_for_mask: bool = False, **kwargs: Any):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         super().__init__(**kwargs)
         who = type(self).__name__
+        if stateful:
+            raise ValueError(f"{who}: stateful=True is not supported (states are reset at each "
+                             f"call); carry states with return_state=True and initial_state=")
         self.__dict__["_config"] = config
         self.units = _args.count(units, who, "units")
         self.activation = _args.resolved(_activations.get, activation, who, "activation")
@@ -65,6 +76,8 @@ class _RNN(Module):
                           bias_regularizer=bias_regularizer)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)  # the loop always runs step by step in Python: no effect
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.initializers = (kernel_initializer, recurrent_initializer, bias_initializer)
         self.regularizers = (kernel_regularizer, recurrent_regularizer, bias_regularizer)
 
@@ -93,12 +106,18 @@ class _RNN(Module):
         return self.bias
 
     def call(self, inputs: Any, training: bool = False,
-             initial_state: Sequence[Any] | None = None) -> Any:
+             initial_state: Sequence[Any] | None = None, mask: Any = None) -> Any:
+        mask = check_mask(get_mask(inputs) if mask is None else mask, np.shape(inputs),
+                          self.name)
         x = _args.layer_input(inputs)
         check_rank(self, x.shape, 3, "(batch, time, features)")
         b, t, f = x.shape
         if t == 0:
             raise ValueError(f"{self.name}: inputs have no time steps (shape {x.shape})")
+        if mask is not None and mask.all():
+            mask_steps = None  # nothing masked: the plain loop gives the same numbers
+        else:
+            mask_steps = None if mask is None else list(mask[:, :, None].transpose(1, 0, 2))
         dt = x.dtype if x.dtype.kind == "f" else self.dtype
         if training and self.dropout:
             x = x * dropout_mask((b, 1, f), self.dropout, dt)
@@ -109,15 +128,30 @@ class _RNN(Module):
         steps = unstack_time(ops.reshape(xw, (b, t, self.gates * self.units)))
         if self.go_backwards:
             steps.reverse()
+            if mask_steps is not None:
+                mask_steps.reverse()
         states = self._initial_states(initial_state, b, dt)
         rmask = (dropout_mask((b, self.units), self.recurrent_dropout, dt)
                  if training and self.recurrent_dropout else None)
         outputs = []
-        for xt in steps:
+        zeros = Tensor._wrap(np.zeros((b, self.units), dt))
+        for i, xt in enumerate(steps):
             h_proj = states[0] if rmask is None else states[0] * rmask
-            states = self.step(xt, h_proj, states)
-            outputs.append(states[0])
-        out = ops.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+            new = self.step(xt, h_proj, states)
+            if mask_steps is None:
+                states = new
+                outputs.append(states[0])
+                continue
+            m = mask_steps[i]  # (batch, 1): True where this step is real
+            last = zeros if self.zero_output_for_mask or not outputs else outputs[-1]
+            outputs.append(ops.where(m, new[0], last))
+            states = [ops.where(m, n, old) for n, old in zip(new, states)]
+        if self.return_sequences:
+            out = ops.stack(outputs, axis=1)
+            if mask is not None:
+                set_mask(out, mask)
+        else:
+            out = states[0] if mask_steps is not None else outputs[-1]
         return [out, *states] if self.return_state else out
 
     def _initial_states(self, initial_state: Any, batch: int, dt: np.dtype) -> list[Any]:
@@ -239,7 +273,7 @@ class GRU(_RNN):
         return [z * h + (1 - z) * hh]
 
     def call(self, inputs: Any, training: bool = False,
-             initial_state: Sequence[Any] | None = None) -> Any:
+             initial_state: Sequence[Any] | None = None, mask: Any = None) -> Any:
         # Slices of the weights used at every step are cut once per call, not once per step.
         if self.reset_after:
             rb = self.bias[1] if self.bias is not None else None
@@ -248,7 +282,7 @@ class GRU(_RNN):
             self.__dict__["_kernel_zr"] = self.recurrent_kernel[:, :2 * self.units]
             self.__dict__["_kernel_h"] = self.recurrent_kernel[:, 2 * self.units:]
         try:
-            return super().call(inputs, training, initial_state)
+            return super().call(inputs, training, initial_state, mask)
         finally:
             for k in ("_recurrent_bias", "_kernel_zr", "_kernel_h"):
                 self.__dict__.pop(k, None)
@@ -279,6 +313,8 @@ class Bidirectional(Module):
         if not layer.built:
             layer.__dict__["name"] = f"forward_{layer.name}"
         self.forward_layer, self.backward_layer = layer, backward_layer
+        for rnn in (layer, backward_layer):  # padded steps output zeros in both directions
+            rnn.zero_output_for_mask = rnn.return_sequences
         self.merge_mode = merge_mode
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
 
@@ -292,13 +328,15 @@ class Bidirectional(Module):
         return config
 
     def call(self, inputs: Any, training: bool = False,
-             initial_state: Sequence[Any] | None = None) -> Any:
+             initial_state: Sequence[Any] | None = None, mask: Any = None) -> Any:
         fs = bs = None
         if initial_state is not None:
             half = len(initial_state) // 2
             fs, bs = initial_state[:half], initial_state[half:]
-        fwd = self.forward_layer(inputs, training=training, initial_state=fs)
-        bwd = self.backward_layer(inputs, training=training, initial_state=bs)
+        if mask is None:
+            mask = get_mask(inputs)
+        fwd = self.forward_layer(inputs, training=training, initial_state=fs, mask=mask)
+        bwd = self.backward_layer(inputs, training=training, initial_state=bs, mask=mask)
         states: list[Any] = []
         if self.return_state:
             (fwd, *f_states), (bwd, *b_states) = fwd, bwd
@@ -315,6 +353,8 @@ class Bidirectional(Module):
             out = (fwd + bwd) / 2
         else:
             out = [fwd, bwd]
+        if mask is not None and self.return_sequences and not isinstance(out, list):
+            set_mask(out, mask)
         if not self.return_state:
             return out
         return [*(out if isinstance(out, list) else [out]), *states]
