@@ -131,11 +131,11 @@ def activations(model: Any, x: Any, layers: Any = None, *, plot: bool = True,
     drawn, one block of up to `max_maps` channels per layer.
 
     >>> import numpy as np, tapegrad as tg
-    >>> model = tg.nn.Sequential([tg.nn.Conv2D(4, 3, activation="relu"), tg.nn.Flatten(),
-    ...                           tg.nn.Dense(2)])
+    >>> model = tg.nn.Sequential([tg.nn.Conv2D(4, 3, activation="relu", name="conv"),
+    ...                           tg.nn.Flatten(), tg.nn.Dense(2)])
     >>> maps = tg.viz.activations(model, np.zeros((1, 6, 6, 1)), plot=False)
     >>> {name: a.shape for name, a in maps.items()}
-    {'conv2d': (1, 4, 4, 4)}
+    {'conv': (1, 4, 4, 4)}
     """
     xt = _float_input(x, "activations")
     if layers is None:
