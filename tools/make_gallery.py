@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import numpy as np
 
 import tapegrad as tg
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "gallery"
+# GALLERY_OUT=folder writes the pictures elsewhere (to compare before and after a change)
+OUT = Path(os.environ.get("GALLERY_OUT")
+           or Path(__file__).resolve().parent.parent / "docs" / "gallery")
 
 
 def apple() -> tg.GradientTape:

@@ -367,7 +367,7 @@ class _Builder:
         if o["view"] == "backward":
             lines.append("backward view: arrows point the way gradients flow")
         if lines:
-            attrs.update(label=text_label(lines), labelloc="t", labeljust="l")
+            attrs.update(label=text_label(lines, align="left"), labelloc="t", labeljust="l")
         return attrs
 
     def op_attrs(self, rec: tuple, highlight: bool) -> dict[str, str]:

@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-FONT = "Helvetica"
+# Verdana has the widest metrics of the sans fonts that both renderers know (graphviz-pure's
+# tables, and fontconfig, which maps it to DejaVu Sans on Linux), so a viewer that draws the text
+# in DejaVu Sans, Verdana, Helvetica, Arial or Liberation Sans finds it inside its box.
+FONT = "Verdana"
 
 # node fill colours by tensor kind, and the op/group colours
 KIND_FILL = {
