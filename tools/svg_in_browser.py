@@ -33,8 +33,11 @@ TOLERANCE = 1.0  # px (= pt in graphviz's viewBox): anti-aliasing and rounding s
 # have no box and are skipped.
 SCRIPT = r"""
 const tol = %(tol)s;
+const pictures = [];
+for (const pic of document.querySelectorAll('div.pic')) {
 const out = [];
-for (const t of document.querySelectorAll('svg text')) {
+pictures.push(out);
+for (const t of pic.querySelectorAll('svg text')) {
   const g = t.closest('g.node, g.cluster, g.edge, g.graph');
   const kind = g ? g.getAttribute('class') : '';
   if (!g || kind === 'edge' || !t.textContent.trim()) continue;
@@ -57,7 +60,8 @@ for (const t of document.querySelectorAll('svg text')) {
   if (over > tol) item.problem = 'sticks out of its box by ' + over.toFixed(1) + ' px';
   out.push(item);
 }
-document.getElementById('result').textContent = JSON.stringify(out);
+}
+document.getElementById('result').textContent = JSON.stringify(pictures);
 """
 
 
@@ -70,11 +74,15 @@ def find_chromium() -> str | None:
     return None
 
 
-def _page(svg: str, font: str | None, script: bool) -> str:
+def _inline(svg: str) -> str:
     svg = re.sub(r"^\s*<\?xml[^>]*>\s*", "", svg)
-    svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
+    return re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
+
+
+def _page(svgs: list[str], font: str | None, script: bool) -> str:
     style = f"svg text {{ font-family: '{font}' !important; }}" if font else ""
-    body = svg + '<pre id="result"></pre>'
+    body = "".join(f'<div class="pic">{_inline(svg)}</div>' for svg in svgs)
+    body += '<pre id="result"></pre>'
     js = f"<script>{SCRIPT % {'tol': TOLERANCE}}</script>" if script else ""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>body {{ margin: 0; }} "
             f"{style}</style></head><body>{body}{js}</body></html>")
@@ -94,24 +102,26 @@ def _run(chromium: str, page: str, extra: list[str], timeout: float) -> str:
         return proc.stdout
 
 
-def measure(svg: str, font: str | None = None, chromium: str | None = None,
-            timeout: float = 60.0) -> list[dict]:
-    """One record per text of `svg` as the browser lays it out: text, box, and any problem."""
+def measure(svgs: list[str], font: str | None = None, chromium: str | None = None,
+            timeout: float = 60.0) -> list[list[dict]]:
+    """For each SVG (all in one page, one browser start), one record per text as the browser
+    lays it out: the text, its box, and the problem if it does not fit."""
     chromium = chromium or find_chromium()
     if chromium is None:
         raise RuntimeError("no chromium found: apt-get install -y chromium")
-    dom = _run(chromium, _page(svg, font, script=True), ["--dump-dom"], timeout)
+    dom = _run(chromium, _page(svgs, font, script=True), ["--dump-dom"], timeout)
     found = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
     if not found or not found.group(1).strip():
         raise RuntimeError("the measuring script printed nothing; DOM was:\n" + dom[-800:])
     return json.loads(html.unescape(found.group(1)))
 
 
-def problems(svg: str, font: str | None = None, chromium: str | None = None) -> list[str]:
-    """Texts that do not fit their box, as readable lines (empty when everything fits)."""
-    return [f"{r['kind']} {r['node']!r}: {r['text']!r} {r['problem']} "
-            f"(text {r['text_box']}, box {r.get('box')})"
-            for r in measure(svg, font, chromium) if "problem" in r]
+def problems(svgs: list[str], font: str | None = None, chromium: str | None = None
+             ) -> list[list[str]]:
+    """For each SVG, the texts that do not fit their box as readable lines (empty: all fit)."""
+    return [[f"{r['kind']} {r['node']!r}: {r['text']!r} {r['problem']} "
+             f"(text {r['text_box']}, box {r.get('box')})" for r in records if "problem" in r]
+            for records in measure(svgs, font, chromium)]
 
 
 def svg_size(svg: str) -> tuple[int, int]:
@@ -130,7 +140,7 @@ def screenshot(svg: str, png: str | Path, font: str | None = None,
         raise RuntimeError("no chromium found: apt-get install -y chromium")
     w, h = svg_size(svg)
     png = Path(png).resolve()
-    _run(chromium, _page(svg, font, script=False),
+    _run(chromium, _page([svg], font, script=False),
          [f"--screenshot={png}", f"--window-size={min(w, 4000)},{min(h, 4000)}"], timeout)
     return png
 
@@ -142,9 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png", type=Path, help="folder for screenshots")
     args = ap.parse_args(argv)
     bad = 0
-    for path in args.svgs:
-        svg = path.read_text(encoding="utf-8")
-        found = problems(svg, args.font)
+    svgs = [path.read_text(encoding="utf-8") for path in args.svgs]
+    for path, svg, found in zip(args.svgs, svgs, problems(svgs, args.font), strict=True):
         print(f"{path}: {len(found)} text(s) out of their box" + (":" if found else ""))
         for line in found:
             print("   ", line)

@@ -14,6 +14,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from tapegrad.viz.style import svg_font_fallbacks
+
 TIMEOUT = 120.0  # seconds; layout of a collapsed graph takes well under one
 
 INSTALL_HINT = (
@@ -77,7 +79,7 @@ def run_dot(source: str, fmt: str, engine: str = "dot", timeout: float = TIMEOUT
                     "(or install Graphviz for pdf).")
         raise RuntimeError(f"{Path(binary).name} -T{fmt} failed (exit {proc.returncode}): "
                            f"{err}{hint}")
-    return proc.stdout
+    return svg_font_fallbacks(proc.stdout) if fmt == "svg" else proc.stdout
 
 
 _DIGRAPH_CLASS: Any = None
