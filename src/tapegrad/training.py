@@ -35,6 +35,7 @@ from tapegrad import random as tg_random
 from tapegrad.callbacks import Callback, CallbackList, History
 from tapegrad.tape import GradientTape
 from tapegrad.tensor import Tensor, get_default_dtype
+from tapegrad.threads import limit_blas_threads
 
 __all__ = ["Trainable"]
 
@@ -170,6 +171,7 @@ class Trainable:
         return logs
 
     # -- fit ---------------------------------------------------------------------------------
+    @limit_blas_threads  # one BLAS thread for small matrices (tapegrad.threads)
     def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1,
             validation_data: tuple[Any, Any] | None = None, validation_split: float = 0.0,
             callbacks: Sequence[Callback] | None = None, verbose: int = 1,
