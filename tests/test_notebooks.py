@@ -49,7 +49,13 @@ def test_notebook_is_committed_with_outputs(path):
     assert images, f"{path.name} shows no plot or graph"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+# notebooks whose cells assert a trained model's score (re-run by `make test-kernels`)
+TRAINING = ("03_perceptrons", "04_mlp_on_digits", "09_cnn_on_digits")
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.training)
+                                  if p.stem in TRAINING else p for p in NOTEBOOKS],
+                         ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     try:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,19 @@ def test_readme_shows_both_setup_commands_first():
     assert "make demo" in first_block and "make test" in first_block
 
 
+def demo_accuracy(seed):
+    """The demo's test accuracy with `--seed seed` (the seed also picks the split)."""
+    import tempfile
+
+    from tapegrad.demo import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return main(["--out", tmp, "--no-progress", "--seed", str(seed)])["test_accuracy"]
+
+
+@pytest.mark.training
 def test_demo_trains_to_97_percent_and_writes_pictures(tmp_path):
+    """SPREAD_PLACEHOLDER"""
     from tapegrad.demo import main
 
     result = main(["--out", str(tmp_path), "--no-progress"])

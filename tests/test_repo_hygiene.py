@@ -17,7 +17,7 @@ def _git(*args: str) -> list[str]:
 
 
 def test_no_tracked_file_is_ignored():
-    """A tracked file that .gitignore matches (docs/design.md was) vanishes from fresh `git add`s."""
+    """A tracked file that .gitignore matches (docs/design.md was) is missed by `git add -A`."""
     assert _git("ls-files", "--cached", "--ignored", "--exclude-standard") == []
 
 
