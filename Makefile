@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,examples,notebooks]"
 	touch $(STAMP)
 
+# One BLAS thread: the demo's small matrices gain nothing from more (README, "Threads").
 demo: $(STAMP)
-	$(BIN)/python -m tapegrad demo
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m tapegrad demo
 
 # Two test workers on two cores: one BLAS thread each, or they oversubscribe the cores.
 test: $(STAMP)

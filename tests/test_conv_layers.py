@@ -117,14 +117,14 @@ def test_bad_arguments():
         tg.nn.Conv2D(0, 3)
 
 
-def cnn_digits_accuracy(seed):
+def cnn_digits_accuracy(seed, lr=0.01, filters=16):
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).reshape(-1, 8, 8, 1).astype(np.float32)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
     tg.random.seed(seed)
-    model = tg.nn.Sequential([tg.nn.Conv2D(8, 3, padding="same", activation="relu"),
+    model = tg.nn.Sequential([tg.nn.Conv2D(filters, 3, padding="same", activation="relu"),
                               tg.nn.MaxPooling2D(), tg.nn.Flatten(), tg.nn.Dense(10)])
-    opt = Adam(0.01)
+    opt = Adam(lr)
     rng = np.random.default_rng(seed)
     onehot = np.eye(10, dtype=np.float32)
     for _ in range(20):

@@ -38,7 +38,10 @@ def demo_accuracy(seed):
 
 @pytest.mark.training
 def test_demo_trains_to_97_percent_and_writes_pictures(tmp_path):
-    """SPREAD_PLACEHOLDER"""
+    """The README's `make demo` (seed 0) reaches 97%: 0.9756 under OPENBLAS_CORETYPE Haswell,
+    SkylakeX and Prescott alike. Over `--seed 0-11`, which also picks the train/test split:
+    0.962 / 0.976 / 0.982 (min / median / max, 36 runs), so 97% holds for the default split, not
+    for every split (seeds 2 and 6 give 0.962 and 0.969)."""
     from tapegrad.demo import main
 
     result = main(["--out", str(tmp_path), "--no-progress"])

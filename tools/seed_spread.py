@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORETYPES = ("Haswell", "SkylakeX", "Prescott")
+MARK = "seed_spread: "  # prefix of the worker's result lines (experiments may print too)
 
 # name: (test file, function, what the score is)
 EXPERIMENTS: dict[str, tuple[str, str, str]] = {
@@ -75,7 +76,7 @@ def worker(names: list[str], seeds: list[int]) -> None:
             t = time.perf_counter()
             value = fn(seed)
             values = list(value) if isinstance(value, tuple) else [value]
-            print(json.dumps({"name": name, "seed": seed, "kernel": kernel,
+            print(MARK + json.dumps({"name": name, "seed": seed, "kernel": kernel,
                               "values": [float(v) for v in values],
                               "seconds": round(time.perf_counter() - t, 2)}), flush=True)
 
@@ -129,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--worker", "--seeds", str(args.seeds), *names]
         with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) as proc:
             for line in proc.stdout:
-                row = {**json.loads(line), "kernel_asked": core}
+                if not line.startswith(MARK):
+                    continue  # the experiment's own printing
+                row = {**json.loads(line[len(MARK):]), "kernel_asked": core}
                 rows.append(row)
                 print(f"  {core:9s} {row['name']} seed {row['seed']}: {row['values']} "
                       f"({row['seconds']} s)", flush=True)
