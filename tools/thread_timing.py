@@ -1,11 +1,12 @@
 """Time small-model training with 1, 2 and OpenBLAS' default number of BLAS threads.
 
-    .venv/bin/python tools/thread_timing.py                  # mlp, cnn, lstm epochs and the demo
+    .venv/bin/python tools/thread_timing.py        # mlp, cnn, lstm, wide epochs and the demo
     .venv/bin/python tools/thread_timing.py cnn --repeat 5
 
 Each workload runs in a fresh process per setting (OPENBLAS_NUM_THREADS is read when NumPy loads
 OpenBLAS; "default" leaves it unset, so OpenBLAS uses one thread per core). A `fit` epoch is
-timed after one warm-up epoch; the figure is the median of --repeat epochs. The demo is timed
+timed after one warm-up epoch (digits, batch 32; "wide": 2048 x 784 inputs, 1024-1024-10, batch
+256); the figure is the median of --repeat epochs. The demo is timed
 whole (`python -m tapegrad demo --epochs 5`). Small matrices gain nothing from threads and lose
 to their hand-offs, more so when other processes share the cores.
 """
@@ -38,22 +39,27 @@ def _model(kind: str):
         X = X.reshape(-1, 8, 8, 1)
         layers = [tg.nn.Conv2D(8, 3, padding="same", activation="relu"), tg.nn.MaxPooling2D(),
                   tg.nn.Flatten(), tg.nn.Dense(10)]
-    else:  # lstm: each digit's 8 rows as a sequence of 8 steps
+    elif kind == "lstm":  # each digit's 8 rows as a sequence of 8 steps
         X = X.reshape(-1, 8, 8)
         layers = [tg.nn.LSTM(32), tg.nn.Dense(10)]
+    else:  # wide: MNIST-sized inputs through two 1024-unit layers
+        X = np.random.default_rng(0).standard_normal((2048, 784)).astype(np.float32)
+        y = np.arange(2048) % 10
+        layers = [tg.nn.Dense(1024, activation="relu"), tg.nn.Dense(1024, activation="relu"),
+                  tg.nn.Dense(10)]
     model = tg.nn.Sequential(layers)
     model.compile(tg.optimizers.Adam(0.01),
                   loss=tg.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model, X, y
+    return model, X, y, (256 if kind == "wide" else 32)
 
 
 def epoch_seconds(kind: str, repeat: int) -> list[float]:
-    model, X, y = _model(kind)
-    model.fit(X, y, batch_size=32, epochs=1, verbose=0)  # warm-up (and build)
+    model, X, y, batch = _model(kind)
+    model.fit(X, y, batch_size=batch, epochs=1, verbose=0)  # warm-up (and build)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        model.fit(X, y, batch_size=32, epochs=1, verbose=0)
+        model.fit(X, y, batch_size=batch, epochs=1, verbose=0)
         times.append(time.perf_counter() - t)
     return times
 
@@ -71,7 +77,7 @@ def demo_seconds(repeat: int) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("workloads", nargs="*", default=["mlp", "cnn", "lstm", "demo"])
+    ap.add_argument("workloads", nargs="*", default=["mlp", "cnn", "lstm", "wide", "demo"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
