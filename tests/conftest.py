@@ -32,4 +32,12 @@ def _default_dtype_restored():
 def pytest_report_header(config):
     seed = config.getoption("hypothesis_seed", default=None)
     profile = os.environ.get("HYPOTHESIS_PROFILE", "dev")
-    return f"hypothesis profile: {profile}, seed: {seed if seed is not None else 'random'}"
+    lines = [f"hypothesis profile: {profile}, seed: {seed if seed is not None else 'random'}"]
+    try:  # which BLAS kernel really runs (OPENBLAS_CORETYPE asks for one; the CPU may refuse)
+        from threadpoolctl import threadpool_info
+
+        lines += [f"BLAS: {i['internal_api']} {i.get('architecture')}, {i['num_threads']} "
+                  f"thread(s)" for i in threadpool_info() if i["user_api"] == "blas"]
+    except ImportError:
+        pass
+    return lines

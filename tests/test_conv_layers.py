@@ -117,16 +117,15 @@ def test_bad_arguments():
         tg.nn.Conv2D(0, 3)
 
 
-def test_small_cnn_learns_digits():
-    """Conv2D(8, 3x3) -> MaxPooling2D -> Flatten -> Dense(10) on 8x8 digits: >= 97% test."""
+def cnn_digits_accuracy(seed, lr=0.01, filters=16):
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).reshape(-1, 8, 8, 1).astype(np.float32)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
-    tg.random.seed(0)
-    model = tg.nn.Sequential([tg.nn.Conv2D(8, 3, padding="same", activation="relu"),
+    tg.random.seed(seed)
+    model = tg.nn.Sequential([tg.nn.Conv2D(filters, 3, padding="same", activation="relu"),
                               tg.nn.MaxPooling2D(), tg.nn.Flatten(), tg.nn.Dense(10)])
-    opt = Adam(0.01)
-    rng = np.random.default_rng(0)
+    opt = Adam(lr)
+    rng = np.random.default_rng(seed)
     onehot = np.eye(10, dtype=np.float32)
     for _ in range(20):
         perm = rng.permutation(len(Xtr))
@@ -137,5 +136,14 @@ def test_small_cnn_learns_digits():
                 loss = -tg.mean(tg.sum(logp * onehot[ytr[idx]], axis=1))
             grads = tape.gradient(loss, model.trainable_variables)
             opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-    acc = (np.argmax(model(Xte).numpy(), axis=1) == yte).mean()
+    return float((np.argmax(model(Xte).numpy(), axis=1) == yte).mean())
+
+
+@pytest.mark.training
+def test_small_cnn_learns_digits():
+    """Conv2D(16, 3x3) -> MaxPooling2D -> Flatten -> Dense(10) on 8x8 digits, 20 epochs of Adam:
+    >= 97% test accuracy (60 runs, seeds 0-19 x OPENBLAS_CORETYPE Haswell/SkylakeX/Prescott,
+    min / median / max: 0.978 / 0.983 / 0.991; seed 0: 0.991). With 8 filters it was 0.969 /
+    0.978 / 0.989 on Haswell: two seeds of 20 under the bar."""
+    acc = cnn_digits_accuracy(0)
     assert acc >= 0.97, acc

@@ -24,20 +24,28 @@ def test_gradient_accumulates_over_repeated_ids():
     np.testing.assert_array_equal(g[:, 0], [1, 3, 0, 2, 0])
 
 
-def test_embedding_in_a_model_trains():
-    tg.random.seed(0)
+def embedding_loss(seed):
+    from tapegrad.optimizers import Adam
+
+    tg.random.seed(seed)
     model = tg.nn.Sequential([tg.nn.Embedding(4, 2), tg.nn.Flatten(), tg.nn.Dense(1)])
     ids = np.array([[0, 1], [2, 3], [1, 1], [3, 0]])
     target = np.array([[1.0], [-1.0], [0.5], [0.0]], np.float32)
-    from tapegrad.optimizers import Adam
-
     opt = Adam(0.05)
     for _ in range(200):
         with tg.GradientTape() as tape:
             loss = tg.mean((model(ids) - target) ** 2)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-    assert float(loss) < 1e-3
+    return float(loss)
+
+
+@pytest.mark.training
+def test_embedding_in_a_model_trains():
+    """Embedding(4, 2) -> Flatten -> Dense(1), 200 Adam(0.05) steps, fit four targets:
+    loss < 1e-3 (final loss over 60 runs (seeds 0-19 x 3 BLAS kernels), min/median/max:
+    4.2e-11 / 1.8e-10 / 3.9e-10)."""
+    assert embedding_loss(0) < 1e-3
 
 
 @pytest.mark.parametrize("ids, match", [

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,22 @@ def test_readme_shows_both_setup_commands_first():
     assert "make demo" in first_block and "make test" in first_block
 
 
+def demo_accuracy(seed):
+    """The demo's test accuracy with `--seed seed` (the seed also picks the split)."""
+    import tempfile
+
+    from tapegrad.demo import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return main(["--out", tmp, "--no-progress", "--seed", str(seed)])["test_accuracy"]
+
+
+@pytest.mark.training
 def test_demo_trains_to_97_percent_and_writes_pictures(tmp_path):
+    """The README's `make demo` (seed 0) reaches 97%: 0.9756 under OPENBLAS_CORETYPE Haswell,
+    SkylakeX and Prescott alike. Over `--seed 0-11`, which also picks the train/test split:
+    0.962 / 0.976 / 0.982 (min / median / max, 36 runs), so 97% holds for the default split, not
+    for every split (seeds 2 and 6 give 0.962 and 0.969)."""
     from tapegrad.demo import main
 
     result = main(["--out", str(tmp_path), "--no-progress"])

@@ -1,5 +1,5 @@
 """Recurrent layers: Keras shapes and weight layouts, the gate equations against NumPy,
-gradients, dropout masks, Bidirectional, errors, and memory tasks (LSTM/GRU vs SimpleRNN)."""
+gradients, dropout masks, Bidirectional, errors, and a memory task that each cell learns."""
 
 import numpy as np
 import pytest
@@ -168,14 +168,21 @@ def memory_data(n, steps, noise, seed):
     return x, y.astype(np.float32)
 
 
-def train_memory(cls, steps, noise, epochs=15, seed=0):
+def train_memory(cls, steps, noise, seed=0, max_epochs=15, stop_at=None):
+    """Train `cls(8)` + Dense(1) with Adam on the memory task; (test accuracy, epochs run).
+
+    With `stop_at`, training stops after the first epoch whose test accuracy reaches it."""
     tg.random.seed(seed)
     xtr, ytr = memory_data(512, steps, noise, seed)
     xte, yte = memory_data(256, steps, noise, seed + 100)
     rnn, head = cls(8), tg.nn.Dense(1)
     opt = Adam(0.02)
     rng = np.random.default_rng(seed)
-    for _ in range(epochs):
+
+    def accuracy():
+        return float(((tg.reshape(head(rnn(xte)), (-1,)).numpy() > 0) == yte).mean())
+
+    for epoch in range(max_epochs):
         perm = rng.permutation(len(xtr))
         for s in range(0, len(xtr), 32):
             i = perm[s:s + 32]
@@ -184,16 +191,41 @@ def train_memory(cls, steps, noise, epochs=15, seed=0):
                 loss = tg.mean(tg.softplus(z) - ytr[i] * z)  # sigmoid cross-entropy
             vs = rnn.trainable_variables + head.trainable_variables
             opt.apply_gradients(zip(tape.gradient(loss, vs), vs, strict=True))
-    return ((tg.reshape(head(rnn(xte)), (-1,)).numpy() > 0) == yte).mean()
+        if stop_at is not None and accuracy() >= stop_at:
+            return accuracy(), epoch + 1
+    return accuracy(), max_epochs
 
 
-@pytest.mark.parametrize("cls", [tg.nn.LSTM, tg.nn.GRU])
-def test_lstm_and_gru_remember_the_first_of_20_steps(cls):
-    assert train_memory(cls, 20, noise=0.5) >= 0.95
+# The scores below, for tools/seed_spread.py (seed -> numbers); the tests assert them.
+MEMORY_EPOCHS = 100
 
 
-def test_simple_rnn_falls_behind_lstm_on_longer_sequences():
-    """40 steps of unit-variance noise after the signal (measured: LSTM 1.00, SimpleRNN 0.48)."""
-    lstm = train_memory(tg.nn.LSTM, 40, noise=1.0)
-    simple = train_memory(tg.nn.SimpleRNN, 40, noise=1.0)
-    assert lstm >= 0.95 and simple <= lstm - 0.2, (lstm, simple)
+def simple_rnn_remembers_20(seed):
+    return train_memory(tg.nn.SimpleRNN, 20, noise=0.5, seed=seed, max_epochs=MEMORY_EPOCHS,
+                        stop_at=0.95)
+
+
+def lstm_remembers_20(seed):
+    return train_memory(tg.nn.LSTM, 20, noise=0.5, seed=seed, max_epochs=MEMORY_EPOCHS,
+                        stop_at=0.95)
+
+
+def gru_remembers_20(seed):
+    return train_memory(tg.nn.GRU, 20, noise=0.5, seed=seed, max_epochs=MEMORY_EPOCHS,
+                        stop_at=0.95)
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("score", [simple_rnn_remembers_20, lstm_remembers_20, gru_remembers_20],
+                         ids=["SimpleRNN", "LSTM", "GRU"])
+def test_recurrent_layers_remember_the_first_of_20_steps(score):
+    """Each cell (8 units, Adam 0.02) learns to carry the sign of step 1 through 19 steps of
+    noise to >= 95% test accuracy, stopping at the first epoch that gets there, within
+    MEMORY_EPOCHS. Epochs needed, seeds 0-19 x OPENBLAS_CORETYPE Haswell/SkylakeX/Prescott
+    (tools/seed_spread.py, min / median / max over the 60 runs): SimpleRNN 1 / 1 / 53, LSTM
+    1 / 2 / 11, GRU 6 / 13 / 63; seed 0 (the test) needs 1, 2 and 15-16 on every kernel.
+    A fixed budget of 15 epochs was fragile: GRU seed 0 scored 0.805 on Haswell and 0.984 on
+    Prescott, and seeds 2 and 5 stayed near chance. (An LSTM-beats-SimpleRNN test on 40 steps of
+    unit noise was dropped: in 15 epochs the LSTM itself stayed near chance for 3 of seeds 0-5.)"""
+    accuracy, epochs = score(0)
+    assert accuracy >= 0.95, (accuracy, epochs)

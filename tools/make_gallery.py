@@ -1,6 +1,8 @@
-"""Make the graph gallery in docs/gallery/: SVG and PNG pictures of three tapes.
+"""Make the graph gallery in docs/gallery/: SVG pictures of three tapes, and PNG screenshots of
+them from headless Chromium (graphviz' own PNG where Chromium is not installed).
 
     .venv/bin/python tools/make_gallery.py
+    .venv/bin/python tools/svg_in_browser.py docs/gallery/*.svg --font "DejaVu Sans"  # check
 
 1. apple: the apple-shopping graph from "Deep Learning from Scratch" (2 apples at 100 each,
    tax 1.1) with values and gradients on it, forward and backward arrows.
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +20,9 @@ import numpy as np
 
 import tapegrad as tg
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "gallery"
+# GALLERY_OUT=folder writes the pictures elsewhere (to compare before and after a change)
+OUT = Path(os.environ.get("GALLERY_OUT")
+           or Path(__file__).resolve().parent.parent / "docs" / "gallery")
 
 
 def apple() -> tg.GradientTape:
@@ -77,15 +82,37 @@ PICTURES = {
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    # graphviz-pure gives the same pictures on every machine; TAPEGRAD_DOT picks another renderer
+    from tapegrad.viz.render import _pure_candidates
+
+    pure = [p for p in _pure_candidates() if p.is_file()]
+    if pure and not os.environ.get("TAPEGRAD_DOT"):
+        os.environ["TAPEGRAD_DOT"] = str(pure[0])
     print("renderer:", tg.viz.find_renderer())
+    browser = _browser_tool()
     for name, (make, options) in PICTURES.items():
         tape = make()
-        for fmt in ("svg", "png"):
-            extra = {"dpi": 110} if fmt == "png" else {}
-            path = OUT / f"{name}.{fmt}"
-            tg.viz.plot(tape, to_file=path, **options, **extra)
-            print("wrote", path.relative_to(OUT.parent.parent))
+        svg = OUT / f"{name}.svg"
+        tg.viz.plot(tape, to_file=svg, **options)
+        png = OUT / f"{name}.png"
+        if browser is not None:  # the SVG as a browser draws it (DejaVu Sans on Linux)
+            browser.screenshot(svg.read_text(encoding="utf-8"), png)
+        else:  # graphviz' own raster
+            tg.viz.plot(tape, to_file=png, dpi=110, **options)
+        for path in (svg, png):
+            print("wrote", path)
     return 0
+
+
+def _browser_tool():
+    """tools/svg_in_browser.py if Chromium is installed, else None."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("svg_in_browser",
+                                                  Path(__file__).with_name("svg_in_browser.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module if module.find_chromium() else None
 
 
 if __name__ == "__main__":

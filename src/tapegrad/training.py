@@ -41,6 +41,7 @@ from tapegrad.metrics import Mean, Metric
 from tapegrad.progress import ProgressBar, format_logs
 from tapegrad.tape import GradientTape
 from tapegrad.tensor import Tensor, get_default_dtype
+from tapegrad.threads import limit_blas_threads
 
 __all__ = ["Trainable"]
 
@@ -249,6 +250,7 @@ class Trainable:
         return {k: _to_float(v, k) for k, v in logs.items()}
 
     # -- fit ---------------------------------------------------------------------------------
+    @limit_blas_threads  # one BLAS thread for small matrices (tapegrad.threads)
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,

@@ -64,11 +64,12 @@ class _TensorNode:
         self.consumers: list[int] = []
 
 
-def _group_key(scope: tuple, collapse: Any, max_depth: int | None) -> tuple | None:
+def _group_key(scope: tuple, collapse: Any, max_depth: int | None,
+               parents: set[tuple]) -> tuple | None:
     if not scope:
         return None
-    if collapse is True:
-        return scope
+    if collapse is True:  # innermost layers become nodes; an outer layer's own ops (a residual
+        return None if scope in parents else scope  # block's add) stay ops in its cluster
     if collapse:
         for j in range(len(scope)):
             if scope[j] in collapse or "/".join(scope[: j + 1]) in collapse:
@@ -83,8 +84,9 @@ def _units(records: list[tuple], collapse: Any, max_depth: int | None
     units: list[_Unit] = []
     of_rec: list[int] = []
     groups: dict[tuple, int] = {}
+    parents = {rec[_SCOPE][:j] for rec in records for j in range(1, len(rec[_SCOPE]))}
     for i, rec in enumerate(records):
-        key = _group_key(rec[_SCOPE], collapse, max_depth)
+        key = _group_key(rec[_SCOPE], collapse, max_depth, parents)
         if key is None:
             of_rec.append(len(units))
             units.append(_Unit("op", [i], rec[_SCOPE]))
@@ -367,7 +369,7 @@ class _Builder:
         if o["view"] == "backward":
             lines.append("backward view: arrows point the way gradients flow")
         if lines:
-            attrs.update(label=text_label(lines), labelloc="t", labeljust="l")
+            attrs.update(label=text_label(lines, align="left"), labelloc="t", labeljust="l")
         return attrs
 
     def op_attrs(self, rec: tuple, highlight: bool) -> dict[str, str]:
@@ -458,7 +460,7 @@ class _Builder:
         else:
             first, last = self.rec_index[u.recs[0]], self.rec_index[u.recs[-1]]
             title = f"ops {first}..{last}"
-        lines = [title, f"{len(names)} ops: {_summary(names)}",
+        lines = [title, f"{len(names)} op{'s' if len(names) != 1 else ''}: {_summary(names)}",
                  f"in {in_shapes} -> out {out_shapes}"]
         if n_params:
             lines.append(f"params {n_params:,}")
@@ -500,6 +502,20 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"graph: max_depth must be an int >= 0 or None, got {o['max_depth']!r}")
     if not isinstance(o["max_nodes"], int) or o["max_nodes"] < 1:
         raise ValueError(f"graph: max_nodes must be a positive int, got {o['max_nodes']!r}")
+    sv = o["show_values"]
+    if not isinstance(sv, (bool, int, np.integer)) or (not isinstance(sv, bool) and sv < 0):
+        raise (ValueError if isinstance(sv, (int, np.integer)) else TypeError)(
+            f"graph: show_values must be True, False or the largest array size whose values "
+            f"are printed (an int >= 0), got {sv!r}")
+    for name in ("show_grads", "group_by_layer"):
+        if not isinstance(o[name], (bool, np.bool_)):
+            raise TypeError(f"graph: {name} must be True or False, got {o[name]!r}")
+    if o["title"] is not None and not isinstance(o["title"], str):
+        raise TypeError(f"graph: title must be a str or None, got {type(o['title']).__name__}")
+    dpi = o["dpi"]
+    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float))
+                            or not 0 < dpi < 10_000):
+        raise ValueError(f"graph: dpi must be a positive number (e.g. 110) or None, got {dpi!r}")
     if isinstance(o["collapse"], str):
         o["collapse"] = (o["collapse"],)
     elif o["collapse"] not in (True, False):

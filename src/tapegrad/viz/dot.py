@@ -18,9 +18,19 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def text_label(lines: Sequence[str]) -> str:
-    """A plain multi-line label: each line quoted safely, joined by DOT's centred line break."""
-    return '"' + "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"') for line in lines) + '"'
+def text_label(lines: Sequence[str], align: str = "center") -> str:
+    """A plain multi-line label, each line quoted safely: centred lines (DOT's `\\n` breaks) or,
+    with `align="left"`, left-aligned ones (each line ends in `\\l`).
+
+    >>> print(text_label(["a", 'say "hi"'], align="left"))
+    "a\\lsay \\"hi\\"\\l"
+    """
+    safe = [line.replace("\\", "\\\\").replace('"', '\\"') for line in lines]
+    if align == "left":
+        return '"' + "".join(line + "\\l" for line in safe) + '"'
+    if align != "center":
+        raise ValueError(f"text_label: align must be 'center' or 'left', got {align!r}")
+    return '"' + "\\n".join(safe) + '"'
 
 
 def attr_list(attrs: Attrs) -> str:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from tapegrad._files import atomic_write
+from tapegrad.viz.style import svg_font_fallbacks
 
-TIMEOUT = 120.0  # seconds; layout of a collapsed graph takes well under one
+TIMEOUT = 120.0  # seconds; collapsed graphs take under one, 5k ops in full ~1 min (viz docs)
 
 INSTALL_HINT = (
     "no Graphviz renderer found. tapegrad needs a `dot` program: `pip install graphviz-pure` "
@@ -79,7 +80,7 @@ def run_dot(source: str, fmt: str, engine: str = "dot", timeout: float = TIMEOUT
                     "(or install Graphviz for pdf).")
         raise RuntimeError(f"{Path(binary).name} -T{fmt} failed (exit {proc.returncode}): "
                            f"{err}{hint}")
-    return proc.stdout
+    return svg_font_fallbacks(proc.stdout) if fmt == "svg" else proc.stdout
 
 
 _DIGRAPH_CLASS: Any = None

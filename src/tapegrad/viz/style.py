@@ -11,7 +11,22 @@ from typing import Any
 
 import numpy as np
 
-FONT = "Helvetica"
+# Verdana has the widest metrics of the sans fonts that both renderers know (graphviz-pure's
+# tables, and fontconfig, which maps it to DejaVu Sans on Linux), so a viewer that draws the text
+# in DejaVu Sans, Verdana, Helvetica, Arial or Liberation Sans finds it inside its box.
+FONT = "Verdana"
+# Where Verdana is missing, browsers do not ask fontconfig for a look-alike: name the fallbacks.
+SVG_FONT_FAMILY = "Verdana,DejaVu Sans,Bitstream Vera Sans,sans-serif"
+
+
+def svg_font_fallbacks(svg: bytes) -> bytes:
+    """Give the SVG's texts fallback fonts no wider than the layout font (Verdana).
+
+    >>> svg_font_fallbacks(b'<text font-family="Verdana">x</text>')
+    b'<text font-family="Verdana,DejaVu Sans,Bitstream Vera Sans,sans-serif">x</text>'
+    """
+    return svg.replace(f'font-family="{FONT}"'.encode(),
+                       f'font-family="{SVG_FONT_FAMILY}"'.encode())
 
 # node fill colours by tensor kind, and the op/group colours
 KIND_FILL = {
