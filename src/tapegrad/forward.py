@@ -64,7 +64,7 @@ class ForwardAccumulator(Recorder):
             return
         self._recording = False
         try:
-            t = _jvp_from_vjp(prim, inputs, args, params, out)
+            t = _jvp_from_vjp(prim, inputs, args, vals, params, out)
         finally:
             self._recording = True
         if t is not None:
@@ -83,16 +83,15 @@ class ForwardAccumulator(Recorder):
         return rebuild(out)
 
 
-def _jvp_from_vjp(prim: Any, tangents: list, args: tuple, params: dict, out: Tensor) -> Any:
+def _jvp_from_vjp(prim: Any, tangents: list, args: tuple, vals: list, params: dict,
+                  out: Tensor) -> Any:
     u = Tensor._wrap(np.zeros(out.shape, out.dtype))
     with GradientTape() as tape:
         tape.watch(u)
         total = None
-        ws = prim.vjp(u, out, args, params, [t is not None for t in tangents])
-        for w, t in zip(ws, tangents):
-            if w is None or t is None:
-                continue
-            term = (w * t).sum()  # (w may be broadcast to the output's shape: same product)
+        needed = {id(a) for a, t in zip(args, tangents) if t is not None}
+        for i, w in prim.vjp(u, out, args, vals, params, needed):
+            term = (w * tangents[i]).sum()
             total = term if total is None else total + term
     if total is None:
         return None

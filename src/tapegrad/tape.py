@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.ops.primitive import Primitive
 from tapegrad.state import HOOKS, STATE, Recorder
 from tapegrad.tensor import Tensor, Variable
 
@@ -546,25 +547,26 @@ def _seeds(targets: list, output_gradients: Any) -> list:
 # -- the backward pass -----------------------------------------------------------------------
 
 
-def chain_rule(records: list, grads: dict, needed: Any, vjps: Callable,
+def chain_rule(records: list, grads: dict, needed: Any, vjps: Callable = Primitive.vjp,
                steps: Any = None) -> dict:
     """The chain rule, once for every backward pass.
 
     Walk the records backwards; for each op whose output has a gradient `g` (popped: nothing
-    later adds to it), let `vjps(record, g, needed)` apply the op's rules and give `(input
-    index, gradient)` pairs, and add each to its input's gradient. `grads` maps tensor ids to
+    later adds to it), let `vjps(op, g, output, inputs, values, params, needed)` apply the op's
+    rules (`Primitive.vjp`, or `batched_vjps` for Jacobians) and give `(input index, gradient)`
+    pairs, and add each to its input's gradient. `grads` maps tensor ids to
     gradients (the seeds on entry, what is left on exit). `steps`, if given, observes and may
     replace each upstream gradient (`arrived`), sees each contribution (`passed`) and the
     state after each op (`finished`): hooks, anomaly checks, retained gradients, step-through.
     """
     for rec in reversed(records):
-        g = grads.pop(id(rec[_OUT]), None)
+        prim, args, vals, params, out, _, _ = rec
+        g = grads.pop(id(out), None)
         if g is None:
             continue
         if steps is not None:
             g = steps.arrived(rec, g)
-        args = rec[_ARGS]
-        for i, gi in vjps(rec, g, needed):
+        for i, gi in vjps(prim, g, out, args, vals, params, needed):
             if steps is not None:
                 steps.passed(rec, i, g, gi)
             aid = id(args[i])
@@ -587,69 +589,7 @@ def depends(records: list, source_ids: set[int]) -> set[int]:
     return dep
 
 
-# -- the three ways to apply rules: ndarrays (first order), Tensors (recorded), batched seeds --
-
-
-def _shape_error(name: str, i: int, got: tuple, want: tuple) -> ValueError:
-    return ValueError(f"gradient rule of op '{name}' returned shape {got} for input {i} of "
-                      f"shape {want}: this is a bug in the rule")
-
-
-def raw_vjps(rec: tuple, g: np.ndarray, needed: Any) -> list:
-    """Rules on ndarrays; each gradient gets its input's shape (elementwise ops' broadcast
-    gradients are summed back here, the one place) and dtype."""
-    prim, args, vals, params, out, _, _ = rec
-    wanted = [id(a) in needed for a in args]
-    pairs = []
-    for i, gi in enumerate(prim.vjp(g, out._value, vals, params, wanted)):
-        if gi is None or not wanted[i]:
-            continue
-        want = vals[i]
-        if gi.__class__ is not np.ndarray:
-            gi = np.asarray(gi)
-        if gi.shape != want.shape:
-            if prim.elementwise and gi.ndim >= want.ndim:
-                from tapegrad.ops.shape import _sum_to
-
-                gi = _sum_to.fwd(gi, shape=want.shape)
-            if gi.shape != want.shape:
-                raise _shape_error(prim.name, i, gi.shape, want.shape)
-        if gi.dtype != want.dtype:
-            gi = gi.astype(want.dtype)
-        pairs.append((i, gi))
-    return pairs
-
-
-def _recorded_inputs(args: tuple, vals: list) -> tuple:
-    """The op's inputs for Tensor-mode rules: a Variable re-assigned since the op was recorded
-    is replaced by its recorded value (as a constant), so rules never see newer values."""
-    if not any(isinstance(a, Variable) and a._value is not v for a, v in zip(args, vals)):
-        return args
-    return tuple(Tensor._wrap(v) if isinstance(a, Variable) and a._value is not v else a
-                 for a, v in zip(args, vals))
-
-
-def tensor_vjps(rec: tuple, g: Tensor, needed: Any) -> list:
-    """Rules on Tensors, recorded by the outer tapes (higher-order derivatives)."""
-    from tapegrad.ops import astype, sum_to
-
-    prim, args, vals, params, out, _, _ = rec
-    wanted = [id(a) in needed for a in args]
-    pairs = []
-    for i, gi in enumerate(prim.vjp(g, out, _recorded_inputs(args, vals), params, wanted)):
-        if gi is None or not wanted[i]:
-            continue
-        a = args[i]
-        if not isinstance(gi, Tensor):
-            gi = Tensor._wrap(np.asarray(gi))
-        if gi.shape != a.shape and prim.elementwise and gi.ndim >= a.ndim:
-            gi = sum_to(gi, a.shape)
-        if gi.shape != a.shape:
-            raise _shape_error(prim.name, i, gi.shape, a.shape)
-        if gi.dtype != a.dtype:
-            gi = astype(gi, a.dtype)
-        pairs.append((i, gi))
-    return pairs
+# -- Jacobians: rules for a batch of upstream gradients -------------------------------------
 
 
 def _sum_leading(g: np.ndarray, shape: tuple) -> np.ndarray:
@@ -662,30 +602,29 @@ def _sum_leading(g: np.ndarray, shape: tuple) -> np.ndarray:
     return out.reshape((n,) + shape)
 
 
-def batched_vjps(rec: tuple, g: np.ndarray, needed: Any) -> list:
-    """Rules for a batch of upstream gradients (leading axis, one per Jacobian row): elementwise
-    rules broadcast over it, ops with a batched rule use it, the others go row by row."""
-    prim, args, vals, params, out, _, _ = rec
+def batched_vjps(prim: Any, g: np.ndarray, out: Tensor, args: tuple, vals: list, params: dict,
+                 needed: Any) -> list:
+    """`Primitive.vjp` for a batch of upstream gradients (leading axis, one per Jacobian row):
+    elementwise rules broadcast over it, ops with a batched rule use it, the others go row by
+    row (raw mode only)."""
     ans = out._value
     n = g.shape[0]
-    wanted = [id(a) in needed for a in args]
     if prim.elementwise:
-        gis = list(prim.vjp(g, ans, vals, params, wanted))
+        pairs = prim.vjp(g, out, args, vals, params, needed, fit=False)
     else:
-        gis = [None] * len(args)
+        pairs = []
         if prim.batched is not None:
-            gis = [prim.batched(i, g, ans, *vals, **params) if w else None
-                   for i, w in enumerate(wanted)]
-        rest = [w and gi is None for w, gi in zip(wanted, gis)]
-        if any(rest):
-            rows = [prim.vjp(row, ans, vals, params, rest) for row in g]
-            for i, r in enumerate(rest):
-                if r and all(row[i] is not None for row in rows):
-                    gis[i] = np.stack([np.asarray(row[i]) for row in rows])
-    pairs = []
-    for i, gi in enumerate(gis):
-        if gi is None or not wanted[i]:
-            continue
+            for i, a in enumerate(args):
+                gi = prim.batched(i, g, ans, *vals, **params) if id(a) in needed else None
+                if gi is not None:
+                    pairs.append((i, gi))
+        done = {i for i, _ in pairs}
+        rest = {id(a) for i, a in enumerate(args) if id(a) in needed and i not in done}
+        if rest:  # row by row
+            rows = [dict(prim.vjp(row, out, args, vals, params, rest)) for row in g]
+            pairs += [(i, np.stack([np.asarray(r[i]) for r in rows])) for i in rows[0]]
+    fitted = []
+    for i, gi in pairs:
         want = (n,) + vals[i].shape
         gi = np.asarray(gi)
         if gi.shape != want:
@@ -696,8 +635,8 @@ def batched_vjps(rec: tuple, g: np.ndarray, needed: Any) -> list:
             if gi.shape != want:
                 raise ValueError(f"jacobian: rule of '{prim.name}' gave shape {gi.shape} for "
                                  f"input {i}, expected {want}")
-        pairs.append((i, gi.astype(vals[i].dtype, copy=False)))
-    return pairs
+        fitted.append((i, gi.astype(vals[i].dtype, copy=False)))
+    return fitted
 
 
 # -- the named steps around the chain rule -------------------------------------------------
@@ -787,7 +726,7 @@ def backward(records: list, targets: list, seeds: list, sources: list, tracked: 
     if HOOKS or retained is not None or observer is not None or STATE.anomaly \
             or not src_ids <= leaves:
         steps = Steps(records, src_ids, raw, batched, retained, observer)
-    vjps = batched_vjps if batched else raw_vjps if raw else tensor_vjps
+    vjps = batched_vjps if batched else Primitive.vjp
     st = STATE
     old_raw = st.raw
     st.raw = raw
