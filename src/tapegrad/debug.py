@@ -194,7 +194,7 @@ def explain(tape: Any, target: Any, source: Any) -> str:
     on_path: list = []  # the ops on a path to the target, found by a backward pass
     tape.run_backward([target], [None], list(tape.watched),
                       observer=lambda op, *_: on_path.append(op))
-    for op in reversed(on_path):
+    for op in sorted(on_path, key=lambda op: op.index):  # in recorded order
         for a in op.inputs:
             if isinstance(a, Tensor) and not tape.tracks(a) and id(a._value) in values:
                 return (f"A value computed from the source re-entered the tape as a constant at "
