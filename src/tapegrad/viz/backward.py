@@ -29,36 +29,38 @@ def records_of(tape: GradientTape) -> list[OpRecord]:
     return ops
 
 
-def walk(tape: GradientTape, target: Tensor) -> list[tuple[OpRecord, Any, list, dict]]:
+def walk(tape: GradientTape, target: Tensor, snapshots: bool = True
+         ) -> tuple[list[tuple[OpRecord, Any, list, dict | None]], dict[int, Any]]:
     """The backward pass from `target` to every watched tensor, op by op: a list of
     `(op, upstream gradient, [(input index, gradient)], gradients so far)`, the last a snapshot
-    (tensor id -> ndarray) taken after the op passed its gradients on."""
+    (tensor id -> ndarray) taken after the op passed its gradients on (None without
+    `snapshots`), and every gradient of the pass."""
     steps: list = []
     seen: dict[int, Any] = {}  # every gradient so far (the engine pops those passed on)
 
     def observe(op: OpRecord, g: Any, parts: list, grads: dict) -> None:
         seen[id(op.output)] = g
         seen.update(grads)
-        steps.append((op, np.asarray(g), list(parts), dict(seen)))
+        steps.append((op, np.asarray(g), list(parts), dict(seen) if snapshots else None))
 
     with recorders([]):  # first order on ndarrays: nothing is recorded anywhere
         tape.run_backward([target], [None], list(tape.watched), observer=observe)
-    return steps
+    return steps, seen
 
 
 def leads_to(tape: GradientTape, target: Tensor) -> list[bool]:
     """For each recorded op: does its output lead to `target` (does a gradient reach it)?"""
     keep = [False] * len(tape.ops)
-    for op, *_ in walk(tape, target):
+    for op, *_ in walk(tape, target, snapshots=False)[0]:
         keep[op.index] = True
     return keep
 
 
 def all_gradients(tape: GradientTape, target: Tensor) -> dict[int, Any]:
     """Every gradient of the backward pass from `target`: tensor id -> ndarray."""
-    steps = walk(tape, target)
+    steps, seen = walk(tape, target, snapshots=False)
     if steps:
-        return steps[-1][3]
+        return seen
     return {id(target): np.ones(target.shape, target.dtype)} if tape.tracks(target) else {}
 
 
@@ -186,7 +188,7 @@ def backward_steps(tape: GradientTape, target: Tensor) -> Iterator[BackwardStep]
     if not isinstance(target, Tensor):
         raise TypeError(f"backward_steps: target must be a Tensor, got {type(target).__name__}")
     records_of(tape)
-    steps = walk(tape, target)
+    steps = walk(tape, target)[0]
     if not steps and id(target) not in tape.dependents(tape.watched):
         raise ValueError("backward_steps: the target does not depend on any watched tensor or "
                          "trainable Variable of this tape, so no gradient flows")
