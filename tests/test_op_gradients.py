@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -221,6 +221,7 @@ SPECS: dict[str, Spec] = {
     "cos": unary(tg.cos),
     "tan": unary(tg.tan, -1.2, 1.2),
     "tanh": unary(tg.tanh),
+    "erf": unary(tg.erf),
     "sigmoid": unary(tg.sigmoid, -5.0, 5.0),
     "softplus": unary(tg.softplus, -5.0, 5.0),
     "abs": unary(tg.abs, avoid=(0.0,)),
@@ -278,6 +279,16 @@ COMPOSITES: dict[str, Spec] = {
     "repeat_counts": Spec(st.just(((lambda t: tg.repeat(t, [1, 0, 3], axis=1)),
                                    [np.linspace(-1, 1, 6).reshape(2, 3)]))),
     "take": unary(lambda t: tg.take(t, [0, 0, -1])),
+    "take_along_axis": unary(lambda t: tg.take_along_axis(t, np.indices(t.shape)[-1] // 2, -1)
+                             if t.ndim else t * 1),
+    "expand_dims": unary(lambda t: tg.expand_dims(t, 0) * tg.sin(tg.expand_dims(t, 0))),
+    "conv1d": Spec(st.just(((lambda a, b: tg.conv1d(a, b, 1, "same")),
+                            [np.linspace(-1, 1, 10).reshape(1, 5, 2),
+                             np.linspace(-2, 1, 12).reshape(3, 2, 2)]))),
+    "avg_pool1d": Spec(st.just((lambda a: tg.avg_pool1d(a, 2),
+                                [np.linspace(-1, 1, 8).reshape(1, 4, 2)]))),
+    "max_pool1d": Spec(st.just((lambda a: tg.max_pool1d(a, 2), [np.array(
+        [0.3, -1.0, 2.0, 0.7, -0.2, 1.1, 0.5, -0.6]).reshape(1, 4, 2)]))),
     "squeeze": unary(lambda t: tg.squeeze(tg.expand_dims(t, 0), 0)),
     "swapaxes": unary(lambda t: tg.swapaxes(t, 0, -1) if t.ndim else t * 1),
     "moveaxis": unary(lambda t: tg.moveaxis(t, 0, -1) if t.ndim else t * 1),
@@ -300,10 +311,44 @@ def test_gradient_matches_numerical(name):
     check()
 
 
-# Ops whose gradient tests live in their own modules (name -> test module).
-TESTED_ELSEWHERE: dict[str, str] = {}
+# Public functions without a gradient (comparisons, rounding, argmax, shape arithmetic).
+NOT_DIFFERENTIABLE = {
+    "ceil", "equal", "floor", "greater", "greater_equal", "isfinite", "isnan", "less",
+    "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor", "not_equal", "round",
+    "argmax", "argmin", "conv_output_length",
+}
 
 
-def test_every_registered_op_has_a_gradient_spec():
-    missing = sorted(set(REGISTRY) - set(SPECS) - set(TESTED_ELSEWHERE))
+def test_every_registered_op_and_public_function_has_a_gradient_spec():
+    missing = sorted(set(REGISTRY) - set(SPECS))
     assert not missing, f"ops registered without a gradient spec: {missing}"
+    public = [n for n in tg.ops.__all__ if not n[0].isupper() and n not in (
+        "primitive", "nondifferentiable")]
+    missing = sorted(n for n in public
+                     if n not in SPECS and n not in COMPOSITES and n not in NOT_DIFFERENTIABLE)
+    assert not missing, f"public ops without a gradient spec (or NOT_DIFFERENTIABLE): {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS) + sorted(COMPOSITES))
+def test_step_through_is_the_same_backward_pass_as_tape_gradient(name):
+    """`backward_steps` (the learner's view) ends with exactly the gradients of tape.gradient."""
+    spec = SPECS.get(name) or COMPOSITES[name]
+
+    @settings(max_examples=3, deadline=None)
+    @given(spec.cases)
+    def check(case):
+        f, arrays = case
+        xs = [tg.Variable(a, dtype="float64") for a in arrays]
+        with tg.GradientTape(persistent=True) as tape:
+            y = f(*xs)
+        want = tape.gradient(y, xs)
+        if all(w is None for w in want):
+            return
+        steps = list(tape.backward_steps(y))
+        for x, w in zip(xs, want):
+            got = steps[-1].gradient_of(x) if steps else None
+            if w is None:
+                continue
+            np.testing.assert_array_equal(got.numpy(), w.numpy())
+
+    check()

@@ -43,12 +43,12 @@ def _is_advanced(key: Any) -> bool:
     return any(isinstance(k, np.ndarray) and k.dtype.kind != "b" for k in parts)
 
 
-@primitive(name="getitem")
+@primitive(name="getitem", phrase="scatter g into zeros shaped like x")
 def _getitem_p(x, *, key):
     return x[key]
 
 
-@primitive
+@primitive(phrase="gather g at the scattered positions")
 def scatter_add(g, *, key, shape):
     """Zeros of `shape` with `g` added at `key` (repeated indices accumulate); getitem's gradient.
 
@@ -67,6 +67,20 @@ def scatter_add(g, *, key, shape):
 
 _getitem_p.defvjp(lambda g, ans, x, key: scatter_add(g, key=key, shape=_shape_of(x)))
 scatter_add.defvjp(lambda g, ans, x, key, shape: _getitem_p(g, key=key))
+
+
+def _batched_getitem(g, x, key):
+    """getitem's rule for a batch of upstream gradients (leading axis): scatter each row."""
+    parts = key if isinstance(key, tuple) else (key,)
+    arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray) and p.ndim > 0]
+    if arrays and arrays[-1] - arrays[0] + 1 != len(arrays):
+        return None  # separated array indices move to the front in NumPy: go row by row
+    z = np.zeros((g.shape[0],) + x.shape, g.dtype)
+    np.add.at(z, (slice(None),) + parts, g)
+    return z
+
+
+_getitem_p.defbatched(lambda i, g, ans, x, key: _batched_getitem(g, x, key))
 
 
 def _getitem(x: Any, key: Any) -> Tensor:
@@ -103,3 +117,43 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Tensor:
 
     ax = normalize_axis(axis, len(_shape_of(x)), "take")
     return _getitem_p(x, key=(slice(None),) * ax + (idx,))
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
+    """Values of `x` at `indices` along `axis`, as `numpy.take_along_axis` (indices have x's
+    number of dimensions; the gradient adds back at those positions, repeats accumulate).
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([[10.0, 30.0, 20.0], [5.0, 4.0, 6.0]])
+    >>> tg.take_along_axis(x, [[1], [2]], axis=1).numpy()
+    array([[30.],
+           [ 6.]], dtype=float32)
+    """
+    from tapegrad.ops.shape import normalize_axis
+
+    shape = _shape_of(x)
+    idx = np.asarray(indices._value if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take_along_axis: indices must be integers, got dtype {idx.dtype}")
+    if idx.ndim != len(shape):
+        raise ValueError(f"take_along_axis: indices of shape {idx.shape} must have as many "
+                         f"dimensions as x of shape {shape}")
+    axis = normalize_axis(axis, len(shape), "take_along_axis")
+    n = shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"take_along_axis: indices must lie in [-{n}, {n}) along axis {axis} "
+                         f"of x of shape {shape}")
+    try:
+        out = np.broadcast_shapes(idx.shape, shape[:axis] + (1,) + shape[axis + 1:])
+    except ValueError as e:
+        raise ValueError(f"take_along_axis: indices of shape {idx.shape} do not broadcast "
+                         f"against x of shape {shape} outside axis {axis}") from e
+    out = out[:axis] + idx.shape[axis:axis + 1] + out[axis + 1:]
+    grid = list(np.ix_(*(np.arange(s) for s in out)))
+    grid[axis] = np.broadcast_to(idx, out) % n
+    return _getitem_p(x, key=tuple(grid))
+
+
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "getitem", "scatter_add", "take", "take_along_axis",
+]
