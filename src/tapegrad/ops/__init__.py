@@ -24,9 +24,11 @@ from tapegrad.ops.elementwise import (
     divide,
     elu,
     equal,
+    erf,
     exp,
     expm1,
     floor,
+    floor_divide,
     greater,
     greater_equal,
     isfinite,
@@ -42,6 +44,7 @@ from tapegrad.ops.elementwise import (
     logical_xor,
     maximum,
     minimum,
+    mod,
     multiply,
     negative,
     not_equal,
@@ -61,7 +64,7 @@ from tapegrad.ops.elementwise import (
 )
 from tapegrad.ops.indexing import getitem, scatter_add, take
 from tapegrad.ops.linalg import dot, einsum, matmul
-from tapegrad.ops.nn_ops import log_softmax, logsumexp, lstm_cell, softmax
+from tapegrad.ops.nn_ops import gelu, log_softmax, logsumexp, lstm_cell, softmax
 from tapegrad.ops.primitive import REGISTRY, Primitive, nondifferentiable, primitive
 from tapegrad.ops.reduce import (
     argmax,
@@ -102,6 +105,7 @@ __all__ = [
     "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "maximum", "minimum",
     "multiply", "negative", "not_equal", "power", "relu", "round", "sigmoid", "sign", "sin",
     "softplus", "sqrt", "square", "subtract", "tan", "tanh", "where",
+    "erf", "floor_divide", "mod", "gelu",
     "getitem", "scatter_add", "take", "dot", "einsum", "matmul",
     "log_softmax", "logsumexp", "lstm_cell", "softmax",
     "argmax", "argmin", "cumsum", "max", "mean", "min", "norm", "prod", "std", "sum", "var",

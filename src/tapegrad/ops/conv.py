@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tapegrad.ops._checks import as_int, as_ints
 from tapegrad.ops.linalg import einsum, matmul
 from tapegrad.ops.primitive import primitive
 from tapegrad.ops.shape import _shape_of, broadcast_to, expand_dims, reshape
@@ -37,6 +38,13 @@ def conv_output_length(size: int, kernel: int, stride: int = 1, padding: str = "
     >>> conv_output_length(28, 3), conv_output_length(28, 3, 2, "same")
     (26, 14)
     """
+    op = "conv_output_length"
+    if as_int(size, op, "size") < 0:
+        raise ValueError(f"{op}: size must be >= 0, got {size}")
+    for what, v in (("kernel", kernel), ("stride", stride), ("dilation", dilation)):
+        if as_int(v, op, what) < 1:
+            raise ValueError(f"{op}: {what} must be a positive int, got {v}")
+    padding = _padding(padding, op, ("valid", "same", "causal"))
     eff = dilation * (kernel - 1) + 1
     n = size - eff + 1 if padding == "valid" else size
     return (n + stride - 1) // stride
@@ -59,8 +67,15 @@ def _axis_pads(size: int, kernel: int, stride: int, dilation: int, padding: str,
 
 
 def _pair(v: Any, op: str, what: str, n: int = 2) -> tuple[int, ...]:
-    t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
-    if len(t) != n or not all(isinstance(a, (int, np.integer)) and a >= 1 for a in t):
+    if isinstance(v, (int, np.integer)):
+        t = (v,) * n
+    elif isinstance(v, (tuple, list)):
+        t = tuple(v)
+    else:
+        raise TypeError(f"{op}: {what} must be a positive int or a tuple of {n} positive ints, "
+                        f"got {v!r} ({type(v).__name__})")
+    if len(t) != n or not all(isinstance(a, (int, np.integer)) and not isinstance(a, (
+            bool, np.bool_)) and a >= 1 for a in t):
         raise ValueError(f"{op}: {what} must be a positive int or a tuple of {n} positive ints, "
                          f"got {v!r}")
     return tuple(int(a) for a in t)
@@ -165,7 +180,7 @@ def col2im(cols: Any, input_shape: tuple[int, ...], strides: IntOrPair = 1,
            [1., 2., 1.]])
     """
     cs = _check_rank(cols, 6, "col2im", "(batch, out_h, out_w, kh, kw, channels)")
-    shape = tuple(int(v) for v in input_shape)
+    shape = as_ints(input_shape, "col2im", "input_shape")
     s, d = _pair(strides, "col2im", "strides"), _pair(dilation_rate, "col2im", "dilation_rate")
     k = cs[3:5]
     pads = _geometry(shape, k, s, d, _padding(padding, "col2im"), "col2im")

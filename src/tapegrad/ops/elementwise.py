@@ -7,14 +7,15 @@ at 0; maximum/minimum split the gradient equally between tied inputs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.primitive import nondifferentiable, primitive
+from tapegrad.ops.primitive import float_valued, nondifferentiable, primitive
 from tapegrad.ops.shape import _broadcast_to
 from tapegrad.state import STATE
-from tapegrad.tensor import Tensor, Variable, _to_array
+from tapegrad.tensor import Tensor, Variable, as_operand
 
 _TENSORS = (Tensor, Variable)
 
@@ -43,7 +44,7 @@ def broadcast_args(name: str, *args: Any) -> list:
             out.append(a)
             continue
         else:
-            a = Tensor._wrap(_to_array(a, where=name))
+            a = as_operand(a, name)
         out.append(a)
         shapes.append(a._value.shape)
     if len(shapes) < 2 or all(s == shapes[0] for s in shapes) or STATE.raw:
@@ -258,6 +259,36 @@ def softplus(x):
 
 softplus.defvjp(lambda g, ans, x: g * sigmoid(x))
 
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
+
+@primitive
+def erf(x):
+    """The error function 2/sqrt(pi) * integral of exp(-t**2) from 0 to x (to ~1e-15).
+
+    >>> import tapegrad as tg
+    >>> tg.erf(tg.tensor([0.0, 1.0, -3.0])).numpy().round(4)
+    array([ 0.    ,  0.8427, -1.    ], dtype=float32)
+    """
+    a = np.abs(x).astype(np.float64)
+    out = np.empty_like(a)
+    small = a < 2.5  # power series with positive terms (no cancellation) up to 2.5
+    s = a[small]
+    term, total, t2 = s, s, 2 * s * s
+    for n in range(1, 45):
+        term = term * t2 / (2 * n + 1)
+        total = total + term
+    out[small] = _TWO_OVER_SQRT_PI * np.exp(-s * s) * total
+    b = a[~small]  # beyond: erfc by its continued fraction, evaluated from the tail
+    f = b
+    for k in range(50, 0, -1):
+        f = b + (k / 2) / f
+    out[~small] = 1 - np.exp(-b * b) / (math.sqrt(math.pi) * f)
+    return (np.sign(x) * out).astype(x.dtype, copy=False)
+
+
+erf.defvjp(lambda g, ans, x: g * _TWO_OVER_SQRT_PI * exp(-x * x))
+
 # -- binary --------------------------------------------------------------------------------
 
 _add = primitive(np.add).defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: g)
@@ -273,7 +304,15 @@ def _power_vjp_x(g, ans, x, y):
     return where((y == 0) & (x == 0), 0.0, g * y * x ** (y - 1))
 
 
-_power = primitive(np.power).defvjp(_power_vjp_x, lambda g, ans, x, y: g * ans * log(x))
+def _power_vjp_y(g, ans, x, y):
+    """g * x**y * log(x), and 0 at x = 0 (where x**y is 0 or 1 and the formula is 0 * -inf;
+    PyTorch and TensorFlow also give 0)."""
+    if isinstance(x, (int, float)):  # a constant base: log(x) is a number (in float64)
+        return g * ans * (math.log(x) if x > 0 else 0.0 if x == 0 else math.nan)
+    return g * ans * log(where(x == 0, 1.0, x))
+
+
+_power = primitive(np.power).defvjp(_power_vjp_x, _power_vjp_y)
 _maximum = primitive(np.maximum).defvjp(
     lambda g, ans, x, y: g * ((x > y) + (x == y) * 0.5),
     lambda g, ans, x, y: g * ((y > x) + (x == y) * 0.5))
@@ -311,7 +350,8 @@ x / y (true division), elementwise with NumPy broadcasting.
 array([0.5, 1.5], dtype=float32)
 """)
 power = _binary(_power, """
-x ** y, elementwise with broadcasting; the gradient in y, x**y * log(x), needs x > 0.
+x ** y, elementwise with broadcasting; the gradient in y, x**y * log(x), needs x >= 0 (it is
+0 at x = 0 and NaN below).
 
 >>> import tapegrad as tg
 >>> tg.power(tg.tensor([2.0, 3.0]), 2).numpy()
@@ -333,6 +373,16 @@ Elementwise min with broadcasting; where x == y the gradient is split equally.
 >>> import tapegrad as tg
 >>> tg.minimum(tg.tensor([1.0, 5.0]), 3.0).numpy()
 array([1., 3.], dtype=float32)
+""")
+
+_mod = primitive(np.mod, name="mod").defvjp(lambda g, ans, x, y: g,
+                                            lambda g, ans, x, y: -g * floor(x / y))
+mod = _binary(_mod, """
+x % y with the sign of y (as Python's and NumPy's %); gradients 1 in x and -floor(x / y) in y.
+
+>>> import tapegrad as tg
+>>> tg.mod(tg.tensor([5.0, -5.0]), 3).numpy()
+array([2., 1.], dtype=float32)
 """)
 
 
@@ -367,7 +417,7 @@ _clip.defvjp(lambda g, ans, x, lo, hi: g * ((x >= lo) & (x <= hi)),
              lambda g, ans, x, lo, hi: g * ((x > hi) & (x >= lo)))
 
 
-def clip(x: Any, lo: Any, hi: Any) -> Tensor:
+def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
     """Limit values to [lo, hi] (either may be None); x gets the gradient where lo <= x <= hi,
     tensor bounds where they clip.
 
@@ -497,11 +547,22 @@ Smallest integer >= x, as floats (not differentiable).
 >>> tg.ceil(v).numpy()
 array([-1.,  1.,  3.], dtype=float32)
 """)
+floor_divide = nondifferentiable(np.floor_divide, "floor_divide", doc="""
+x // y, the floor of x / y elementwise (not differentiable: piecewise constant).
+
+>>> import tapegrad as tg
+>>> tg.floor_divide(tg.tensor([5.0, -5.0]), 3).numpy()
+array([ 1., -2.], dtype=float32)
+""")
 round = nondifferentiable(np.round, "round", doc="""
-Round to the nearest integer, halves to even like NumPy (not differentiable).
+Round to the nearest integer (or to `decimals` places), halves to even like NumPy (not
+differentiable).
 
 >>> import tapegrad as tg
 >>> v = tg.tensor([-1.5, 0.5, 2.5])
 >>> tg.round(v).numpy()
 array([-2.,  0.,  2.], dtype=float32)
 """)
+
+float_valued(exp, log, log1p, expm1, sqrt, sin, cos, tan, tanh, sigmoid, leaky_relu, elu,
+             softplus, erf, _divide)
