@@ -427,10 +427,14 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
     """
     if lo is None and hi is None:
         raise ValueError("clip: at least one of lo and hi must be given")
-    lo = -np.inf if lo is None else lo
-    hi = np.inf if hi is None else hi
     if STATE.raw:
         return np.clip(x, lo, hi)
+    if lo is None or hi is None:  # the missing bound: the lowest/highest value of x's dtype
+        x = x if isinstance(x, Tensor) else as_operand(x, "clip")
+        dt = x.dtype
+        ends = (False, True) if dt.kind == "b" else (-np.inf, np.inf) if dt.kind == "f" else (
+            np.iinfo(dt).min, np.iinfo(dt).max)
+        lo, hi = ends[0] if lo is None else lo, ends[1] if hi is None else hi
     return _clip(*broadcast_args("clip", x, lo, hi))
 
 

@@ -10,7 +10,7 @@ from tapegrad.ops.elementwise import erf, exp, tanh
 from tapegrad.ops.primitive import float_valued, primitive
 from tapegrad.ops.reduce import Axis, _expand, _keepdims, _sum, normalize_axes
 from tapegrad.ops.shape import _shape_of, _tensor, normalize_axis
-from tapegrad.tensor import Tensor, get_default_dtype
+from tapegrad.tensor import Tensor, as_operand, get_default_dtype
 
 
 def _stable_max(x: np.ndarray, axis: Any) -> np.ndarray:
@@ -106,7 +106,7 @@ def gelu(x: Any, approximate: bool = False) -> Tensor:
     """
     if not isinstance(approximate, (bool, np.bool_)):
         raise TypeError(f"gelu: approximate must be True or False, got {approximate!r}")
-    x = _tensor(x, "gelu")
+    x = x if isinstance(x, Tensor) else as_operand(x, "gelu")
     if x.dtype.kind != "f":  # the float-valued rule of `operands`, for this composed op
         x = x.astype(get_default_dtype())
     if approximate:
@@ -176,6 +176,7 @@ def lstm_cell(z: Any, c_prev: Any) -> Tensor:
     >>> out.numpy()[:, :4].round(3)  # h, c: f = 0.5 keeps half of c; o = 0.5 scales tanh(c)
     array([[0.231, 0.231, 0.5  , 0.5  ]])
     """
+    z, c_prev = _tensor(z, "lstm_cell"), _tensor(c_prev, "lstm_cell")
     zs, cs = _shape_of(z), _shape_of(c_prev)
     if len(zs) != 2 or len(cs) != 2 or zs[0] != cs[0] or zs[1] != 4 * cs[1]:
         raise ValueError(f"lstm_cell: z must be (batch, 4 units) and c_prev (batch, units); got "

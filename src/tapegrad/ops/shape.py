@@ -25,8 +25,10 @@ def _ndim(x: Any) -> int:
 
 
 def _tensor(x: Any, op: str) -> Any:
-    """`x` as an operand of `op` (Tensors and raw-mode arrays pass through unchanged)."""
-    if x.__class__ is Tensor or isinstance(x, Tensor) or STATE.raw:
+    """`x` as an operand of `op` (Tensors, raw-mode arrays and Python numbers, which stay weakly
+    typed, pass through unchanged)."""
+    c = x.__class__
+    if c is Tensor or isinstance(x, Tensor) or STATE.raw or c is float or c is int or c is bool:
         return x
     return as_operand(x, op)
 
@@ -35,9 +37,9 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     """`axis` as a non-negative int below `ndim`; floats, strings and booleans are refused."""
     if axis.__class__ is not int:
         axis = as_int(axis, op, "axis")
-    if not -ndim <= axis < builtins.max(ndim, 1):
+    if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of bounds for a tensor of rank {ndim}")
-    return axis % ndim if ndim else 0
+    return axis % ndim
 
 
 # -- broadcasting ---------------------------------------------------------------------------
@@ -465,7 +467,8 @@ def astype(x: Any, dtype: Any) -> Tensor:
     array([ 1, -1], dtype=int32)
     """
     dtype = _as_dtype(dtype, "astype")
-    x = _tensor(x, "astype")
+    if not (STATE.raw or isinstance(x, Tensor)):
+        x = as_operand(x, "astype")
     if x.dtype == dtype:
         return x
     return _astype(x, dtype=dtype)
