@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.ops._checks import reports_as
 from tapegrad.ops.elementwise import multiply
 from tapegrad.ops.primitive import primitive
 from tapegrad.ops.shape import (
@@ -63,7 +64,7 @@ def matmul(x: Any, y: Any) -> Tensor:
     """
     if STATE.raw:
         return np.matmul(x, y)
-    x, y = _tensor(x, "matmul"), _tensor(y, "matmul")
+    x, y = _tensor(x, "matmul", weak=True), _tensor(y, "matmul", weak=True)
     xs, ys = _shape_of(x), _shape_of(y)
     if len(xs) == 2 and len(ys) == 2 and xs[1] == ys[0]:  # the common case, checked at once
         return _matmul(x, y)
@@ -78,6 +79,7 @@ def matmul(x: Any, y: Any) -> Tensor:
     return _matmul(x, y)
 
 
+@reports_as("dot")
 def dot(x: Any, y: Any) -> Tensor:
     """`numpy.dot`: multiply for scalars, matmul for 1-D/2-D, sum over last/second-to-last axes.
 
@@ -85,7 +87,7 @@ def dot(x: Any, y: Any) -> Tensor:
     >>> tg.dot(tg.tensor([1.0, 2.0]), tg.tensor([3.0, 4.0])).numpy()
     array(11., dtype=float32)
     """
-    x, y = _tensor(x, "dot"), _tensor(y, "dot")
+    x, y = _tensor(x, "dot", weak=True), _tensor(y, "dot", weak=True)
     xs, ys = _shape_of(x), _shape_of(y)
     if not xs or not ys:
         return multiply(x, y)

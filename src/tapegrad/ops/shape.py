@@ -24,11 +24,12 @@ def _ndim(x: Any) -> int:
     return len(_shape_of(x))
 
 
-def _tensor(x: Any, op: str) -> Any:
-    """`x` as an operand of `op` (Tensors, raw-mode arrays and Python numbers, which stay weakly
-    typed, pass through unchanged)."""
+def _tensor(x: Any, op: str, weak: bool = False) -> Any:
+    """`x` as an operand of `op` (Tensors and raw-mode arrays pass through unchanged; with
+    `weak`, so do Python numbers, which then stay weakly typed in elementwise arithmetic)."""
     c = x.__class__
-    if c is Tensor or isinstance(x, Tensor) or STATE.raw or c is float or c is int or c is bool:
+    if c is Tensor or isinstance(x, Tensor) or STATE.raw or (
+            weak and (c is float or c is int or c is bool)):
         return x
     return as_operand(x, op)
 
