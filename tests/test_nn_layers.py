@@ -1,6 +1,8 @@
 """Layers: forward values against NumPy, gradients (float64), dropout and batch-norm behaviour,
 activations, initializers, regularizers, and XOR learned in a hand-written tape loop."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -90,7 +92,7 @@ ACTIVATIONS_NUMPY = {
     "softmax": lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True),
     "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
     "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
-    "gelu": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+    "gelu": lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2))),  # exact, Keras 3
     "softplus": lambda x: np.log1p(np.exp(x)),
     "linear": lambda x: x,
     "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),

@@ -221,9 +221,10 @@ SPECS: dict[str, Spec] = {
     "cos": unary(tg.cos),
     "tan": unary(tg.tan, -1.2, 1.2),
     "tanh": unary(tg.tanh),
-    "erf": unary(tg.erf),
     "sigmoid": unary(tg.sigmoid, -5.0, 5.0),
     "softplus": unary(tg.softplus, -5.0, 5.0),
+    "erf": unary(tg.erf, -3.0, 3.0),
+    "mod": binary(tg.mod, xdom=(0.1, 1.0), ydom=(1.1, 2.0)),
     "abs": unary(tg.abs, avoid=(0.0,)),
     "sign": unary(tg.sign, avoid=(0.0,), order=1),
     "relu": unary(tg.relu, avoid=(0.0,)),
@@ -296,6 +297,8 @@ COMPOSITES: dict[str, Spec] = {
     "dot_nd": Spec(st.just((tg.dot, [np.linspace(-1, 1, 12).reshape(2, 3, 2),
                                      np.linspace(-2, 1, 12).reshape(3, 2, 2)]))),
     "operators": binary(lambda x, y: (x + 2) * y - x / (y * y + 1) - (-x) ** 2 + 1.5 ** y),
+    "gelu": unary(tg.gelu, -3.0, 3.0),
+    "gelu_tanh": unary(lambda x: tg.gelu(x, approximate=True)),
 }
 
 

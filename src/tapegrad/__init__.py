@@ -54,6 +54,7 @@ from tapegrad.tensor import (
     set_default_dtype,
     tensor,
 )
+from tapegrad.tensor import as_operand as _as_operand
 
 
 def stop_gradient(x: Any) -> Tensor:
@@ -66,7 +67,7 @@ def stop_gradient(x: Any) -> Tensor:
     >>> float(tape.gradient(y, x))
     4.0
     """
-    x = as_tensor(x)
+    x = x if isinstance(x, Tensor) else _as_operand(x, "stop_gradient")
     out = Tensor._wrap(x._value)
     if _STATE.recorders:
         note_cut("it passed through stop_gradient", "stop_gradient", (x,), out)

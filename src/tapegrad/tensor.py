@@ -6,7 +6,7 @@ No autodiff logic lives here; recording happens in :mod:`tapegrad.ops.primitive`
 from __future__ import annotations
 
 import numbers
-import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -43,9 +43,35 @@ def get_default_dtype() -> np.dtype:
 
 def _as_dtype(dtype: Any, where: str) -> np.dtype:
     try:
-        return np.dtype(dtype)
+        dt = np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"{where}: {dtype!r} is not a dtype ({e})") from None
+        raise TypeError(f"{where}: {dtype!r} is not a dtype ({e})") from e
+    check_dtype(dt, where)
+    return dt
+
+
+SUPPORTED_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                    "uint64", "float16", "float32", "float64")
+"""The element types a Tensor can hold: booleans, integers and floats (only floats are
+differentiable). Complex, object, string, bytes and datetime data are rejected with a TypeError."""
+
+_KINDS = "biuf"
+
+
+def check_dtype(dtype: np.dtype, where: str) -> None:
+    """Raise a TypeError naming `where` unless `dtype` is one of `SUPPORTED_DTYPES`.
+
+    >>> import tapegrad as tg
+    >>> tg.tensor(1j)
+    Traceback (most recent call last):
+    ...
+    TypeError: tensor: unsupported dtype complex128; tapegrad supports bool, int8, ...
+    """
+    if dtype.kind not in _KINDS:
+        what = {"c": "complex numbers", "O": "Python objects (or integers beyond 64 bits)",
+                "U": "strings", "S": "bytes"}.get(dtype.kind, "this element type")
+        raise TypeError(f"{where}: unsupported dtype {dtype}; tapegrad supports "
+                        f"{', '.join(SUPPORTED_DTYPES)}, not {what}")
 
 
 def _no_export(t: Tensor) -> None:
@@ -55,6 +81,14 @@ def _no_export(t: Tensor) -> None:
 def is_float_dtype(dtype: np.dtype) -> bool:
     """Floating dtypes are the differentiable ones."""
     return dtype.kind == "f"
+
+
+def _holds_tensor(data: Any) -> bool:
+    """Does a (nested) list or tuple contain a Tensor?"""
+    for d in data:
+        if isinstance(d, Tensor) or (isinstance(d, (list, tuple)) and _holds_tensor(d)):
+            return True
+    return False
 
 
 def _to_array(data: Any, dtype: Any = None, where: str = "tensor") -> np.ndarray:
@@ -70,24 +104,80 @@ def _to_array(data: Any, dtype: Any = None, where: str = "tensor") -> np.ndarray
             raise TypeError(f"{where}: cannot make a tensor from a string ({data!r:.40})")
         try:
             arr = np.asarray(data)
-        except ValueError as e:
+        except (ValueError, TypeError, OverflowError) as e:
             raise ValueError(
                 f"{where}: data is ragged or inhomogeneous "
                 f"(nested lists must have equal lengths): {e}"
-            ) from None
+            ) from e
         if (arr.dtype.kind == "f" and arr.dtype == np.float64 and dtype is None
                 and not isinstance(data, np.generic)):
             arr = arr.astype(_default_float)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(
-            f"{where}: unsupported element type {arr.dtype} (expected numbers or booleans); "
-            f"got {type(data).__name__}"
-        )
+    check_dtype(arr.dtype, where)
     if dtype is not None:
         dt = _as_dtype(dtype, where)
         if arr.dtype != dt:
             arr = arr.astype(dt)
     return arr
+
+
+def operands(name: str, args: tuple, vals: list, float_valued: bool) -> tuple[tuple, list]:
+    """The conversion entry point of every op: array-likes become constant Tensors, a list
+    holding Tensors is stacked (recorded), Python scalars stay weakly typed next to arrays and
+    become arrays on their own, and (for float-valued ops) integer or boolean input is
+    promoted to the default float dtype: the one rule by which `tg.sigmoid([1, 2])` equals
+    `tg.sigmoid([1.0, 2.0])`."""
+    out_args, out_vals = list(args), list(vals)
+    arrays = False
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            arrays = True
+        elif isinstance(a, (bool, int, float)) and not isinstance(a, np.generic):
+            if a.__class__ is int and not -2 ** 63 <= a < 2 ** 64:
+                raise TypeError(f"{name}: the integer {a} does not fit in 64 bits; tapegrad "
+                                f"supports {', '.join(SUPPORTED_DTYPES)}")
+        elif isinstance(a, np.generic):
+            check_dtype(a.dtype, name)
+            out_args[i] = out_vals[i] = a.item()  # weakly typed, like a Python scalar
+        else:
+            t = as_operand(a, name)
+            out_args[i], out_vals[i], arrays = t, t._value, True
+    for i, v in enumerate(out_vals):
+        if not arrays:  # only scalars: they become arrays, as tg.tensor makes them
+            v = _to_array(v, where=name)
+            out_args[i] = Tensor._wrap(v)
+        if float_valued and isinstance(v, np.ndarray) and v.dtype.kind in "biu":
+            v = v.astype(_default_float)
+            out_args[i] = Tensor._wrap(v)
+        out_vals[i] = v
+    return tuple(out_args), out_vals
+
+
+def as_operand(data: Any, where: str) -> Tensor:
+    """An op's non-Tensor argument as a Tensor: a list holding Tensors is stacked (recorded,
+    so the tape is never dropped silently), anything else becomes a constant."""
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (list, tuple)) and _holds_tensor(data):
+        return _stack_tensors(data, where)
+    return Tensor._wrap(_to_array(data, where=where))
+
+
+def _stack_tensors(data: list | tuple, name: str) -> Tensor:
+    """A list holding Tensors as one recorded `stack` (as TF's convert_to_tensor packs it)."""
+    parts = [_stack_tensors(d, name) if isinstance(d, (list, tuple)) else d for d in data]
+    try:
+        return _ops.stack(parts)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name}: a list of tensors is stacked into one tensor, but {e}") from e
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """`a` itself if read-only, else a read-only view of it (Tensors are immutable)."""
+    if not a.flags.writeable:
+        return a
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 class Tensor:
@@ -100,7 +190,6 @@ class Tensor:
     """
 
     __slots__ = ("_value", "__weakref__")
-    __array_ufunc__ = None  # make NumPy defer to our reflected operators (np.float64(2) * t)
     __array_priority__ = 1000
     _is_variable = False
     _trainable = False
@@ -117,12 +206,17 @@ class Tensor:
 
     # -- array facts ------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """The value as a NumPy array (a copy-free view; do not modify it). The result is a
-        constant to every tape: gradients do not flow through NumPy code."""
+        """The value as a read-only NumPy array (no copy: `.copy()` it to modify). The result is
+        a constant to every tape: gradients do not flow through NumPy code.
+
+        >>> import tapegrad as tg
+        >>> tg.tensor([1.0, 2.0]).numpy().flags.writeable
+        False
+        """
         if STATE.recorders:
             for r in STATE.recorders:
                 getattr(r, "_note_export", _no_export)(self)
-        return self._value
+        return _readonly(self._value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -149,14 +243,41 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self._value)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._value if dtype is None else self._value.astype(dtype)
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """NumPy's conversion protocol: a read-only view unless a copy or a new dtype is asked
+        for (`np.array(t)` copies, `np.asarray(t)` does not), as NumPy 2 specifies."""
+        v = self._value
+        if dtype is not None and np.dtype(dtype) != v.dtype:
+            if copy is False:
+                raise ValueError(f"cannot convert a {v.dtype} tensor to {np.dtype(dtype)} "
+                                 "without a copy (copy=False)")
+            return v.astype(dtype)
+        return v.copy() if copy else _readonly(v)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError("Tensors are immutable: build a new one (tg.where, tg.scatter_add), "
+                        "or use Variable.assign for model state")
 
     def __float__(self) -> float:
-        return float(self._scalar("float"))
+        """`float(t)` of a one-element tensor (any shape, as PyTorch and TF allow)."""
+        return float(self._scalar("float").item())
 
     def __int__(self) -> int:
-        return int(self._scalar("int"))
+        """`int(t)` truncates toward 0, as `int(np.float32(2.7))` does."""
+        return int(self._scalar("int").item())
+
+    def __format__(self, spec: str) -> str:
+        """`f"{loss:.4f}"` formats the number of a one-element tensor (as NumPy scalars do)."""
+        if not spec:
+            return str(self)
+        return format(self._scalar(f"format with {spec!r}").item(), spec)
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        """`round(t)` gives an int and `round(t, 2)` a float for a one-element tensor, as for
+        Python and NumPy scalars; other tensors give `tg.round(t, decimals=ndigits)`."""
+        if self._value.size == 1:
+            return round(self._value.item(), ndigits)
+        return _ops.round(self, decimals=ndigits or 0)
 
     def _scalar(self, what: str) -> np.ndarray:
         if self._value.size != 1:
@@ -258,6 +379,18 @@ class Tensor:
     def __abs__(self):
         return _ops.abs(self)
 
+    def __floordiv__(self, o):
+        return _ops.floor_divide(self, o)
+
+    def __rfloordiv__(self, o):
+        return _ops.floor_divide(o, self)
+
+    def __mod__(self, o):
+        return _ops.mod(self, o)
+
+    def __rmod__(self, o):
+        return _ops.mod(o, self)
+
     def __getitem__(self, key):
         return _ops.getitem(self, key)
 
@@ -296,70 +429,32 @@ class Tensor:
     def __invert__(self):
         return _ops.logical_not(self)
 
-    # -- methods mirroring the functions ----------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _ops.min(self, axis, keepdims)
-
-    def prod(self, axis=None, keepdims=False):
-        return _ops.prod(self, axis, keepdims)
-
-    def var(self, axis=None, keepdims=False):
-        return _ops.var(self, axis, keepdims)
-
-    def std(self, axis=None, keepdims=False):
-        return _ops.std(self, axis, keepdims)
-
-    def argmax(self, axis=None):
-        return _ops.argmax(self, axis)
-
-    def argmin(self, axis=None):
-        return _ops.argmin(self, axis)
-
+    # -- methods mirroring the functions (more are added below the class: `_METHODS`) -------
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.reshape(self, shape)
 
     def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops.transpose(self, axes if axes is None else (tuple(axes) or None))
 
     def flatten(self):
         return _ops.reshape(self, (-1,))
 
-    def squeeze(self, axis=None):
-        return _ops.squeeze(self, axis)
+    # -- NumPy functions on Tensors ------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """`np.exp(t)`, `arr * t`: NumPy ufuncs run as the tapegrad op of the same name."""
+        from tapegrad.ops._numpy import ufunc_call
 
-    def astype(self, dtype):
-        return _ops.astype(self, dtype)
+        return ufunc_call(ufunc, method, inputs, kwargs)
 
-    def clip(self, lo, hi):
-        return _ops.clip(self, lo, hi)
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """`np.sum(t)`, `np.concatenate([t, u])`: NumPy functions run as tapegrad ops."""
+        from tapegrad.ops._numpy import function_call
 
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def dot(self, o):
-        return _ops.dot(self, o)
+        return function_call(func, args, kwargs)
 
     # -- DLPack (issue 16): other libraries read the values without a copy -----------------
     def __dlpack__(self, **kwargs: Any) -> Any:
@@ -388,10 +483,19 @@ class Variable(Tensor):
                  dtype: Any = None):
         if callable(initial_value):
             initial_value = initial_value()
-        self._value = _to_array(initial_value, dtype, where="Variable")
-        self._trainable = bool(trainable) and is_float_dtype(self._value.dtype)
+        arr = _to_array(initial_value, dtype, where="Variable")
+        if arr is initial_value or arr is getattr(initial_value, "_value", None):
+            arr = arr.copy()  # the caller's array stays theirs: changing it changes nothing here
+        self._value = arr
+        self._trainable = bool(trainable) and is_float_dtype(arr.dtype)
         self.name = name
         self._version = 0
+        if trainable and not self._trainable:
+            warnings.warn(
+                f"Variable{f' {name!r}' if name else ''} has dtype {arr.dtype}, so it is not "
+                f"trainable (gradients exist only for floats): pass float values or "
+                f"dtype='float32' to train it, or trainable=False to say it is a constant",
+                stacklevel=2)
 
     @property
     def trainable(self) -> bool:
@@ -433,33 +537,46 @@ class Variable(Tensor):
         return self
 
     def assign_add(self, delta: Any) -> Variable:
-        """`v <- v + delta`."""
+        """`v <- v + delta` (a new array: tapes and users holding the old one keep it)."""
         self._note_assign(delta, "assign_add")
-        d = self._new_value(delta, "assign_add")
-        if self._private():
-            np.add(self._value, d, out=self._value)
-        else:
-            self._value = self._value + d
+        self._value = self._value + self._new_value(delta, "assign_add")
         self._version += 1
         return self
 
     def assign_sub(self, delta: Any) -> Variable:
-        """`v <- v - delta`."""
+        """`v <- v - delta` (a new array: tapes and users holding the old one keep it)."""
         self._note_assign(delta, "assign_sub")
-        d = self._new_value(delta, "assign_sub")
-        if self._private():
-            np.subtract(self._value, d, out=self._value)
-        else:
-            self._value = self._value - d
+        self._value = self._value - self._new_value(delta, "assign_sub")
         self._version += 1
         return self
 
-    def _private(self) -> bool:
-        """Does nothing but this Variable see its array (no tape record, view, or user
-        reference)? Then it can be updated in place, which saves a large allocation per step;
-        otherwise updates re-bind, so recorded values never change."""
-        a = self._value
-        return sys.getrefcount(a) <= 3 and a.base is None and a.flags.writeable
+    def _no_inplace(self, o: Any, fix: str) -> Any:
+        raise TypeError(f"in-place operators on a Variable would re-bind the name to a Tensor "
+                        f"that is no longer trained; use {fix}")
+
+    def __iadd__(self, o):
+        return self._no_inplace(o, "v.assign_add(delta)")
+
+    def __isub__(self, o):
+        return self._no_inplace(o, "v.assign_sub(delta)")
+
+    def __imul__(self, o):
+        return self._no_inplace(o, "v.assign(v * factor)")
+
+    def __itruediv__(self, o):
+        return self._no_inplace(o, "v.assign(v / divisor)")
+
+    def __ifloordiv__(self, o):
+        return self._no_inplace(o, "v.assign(v // divisor)")
+
+    def __imod__(self, o):
+        return self._no_inplace(o, "v.assign(v % divisor)")
+
+    def __ipow__(self, o):
+        return self._no_inplace(o, "v.assign(v ** exponent)")
+
+    def __imatmul__(self, o):
+        return self._no_inplace(o, "v.assign(v @ m)")
 
 
 def tensor(data: Any, dtype: Any = None) -> Tensor:
@@ -471,10 +588,13 @@ def tensor(data: Any, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor) and dtype is None:
         return Tensor._wrap(data._value)
+    if isinstance(data, (list, tuple)) and _holds_tensor(data):
+        data = _stack_tensors(data, "tensor")._value  # a constant: the values, not the graph
     out = Tensor._wrap(_to_array(data, dtype))
     if STATE.recorders and isinstance(data, np.ndarray):
         for r in STATE.recorders:
-            src = getattr(r, "_exports", {}).get(id(data))
+            exports = getattr(r, "_exports", {})  # .numpy() hands out read-only views
+            src = exports.get(id(data)) or exports.get(id(data.base))
             if src is not None:
                 note_cut("it was copied out of the tape with .numpy() and back in as a constant",
                          "numpy", (src,), out)
@@ -492,7 +612,11 @@ def as_tensor(x: Any) -> Tensor:
     >>> tg.as_tensor(t) is t, tg.as_tensor([[1, 2]]).shape
     (True, (1, 2))
     """
-    return x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x))
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (list, tuple)) and _holds_tensor(x):
+        return _stack_tensors(x, "as_tensor")
+    return Tensor._wrap(_to_array(x, where="as_tensor"))
 
 
 def is_number(x: Any) -> bool:
@@ -500,3 +624,28 @@ def is_number(x: Any) -> bool:
 
 
 from tapegrad import ops as _ops  # noqa: E402  (operators need the ops; ops need Tensor)
+
+# The functions people call as methods (`x.relu()`, `x.sum(axis=1)`): `t.f(*a)` is `tg.f(t, *a)`.
+_METHODS = (
+    "abs", "argmax", "argmin", "astype", "broadcast_to", "ceil", "clip", "cos", "cumsum", "dot",
+    "elu", "erf", "exp", "expand_dims", "expm1", "flip", "floor", "gelu", "isfinite", "isnan",
+    "leaky_relu", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "moveaxis", "negative", "norm", "prod", "relu", "repeat", "round", "sigmoid",
+    "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze", "std", "sum", "swapaxes",
+    "take", "tan", "tanh", "tile", "var",
+)
+
+
+def _method(name: str, fn: Any) -> Any:
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"Tensor.{name}"
+    summary = (fn.__doc__ or "").strip().split("\n")[0]
+    method.__doc__ = f"`tg.{name}(t, ...)` as a method: {summary}"
+    return method
+
+
+for _name in _METHODS:
+    setattr(Tensor, _name, _method(_name, getattr(_ops, _name)))

@@ -1,13 +1,12 @@
 """Activation functions by name or callable, built from tapegrad ops (so they differentiate).
 
-`gelu` is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Keras's
-`approximate=True`); NumPy has no erf, so the exact form is not offered. `step` is the Heaviside
-function of the perceptron (1.0 where x >= 0, else 0.0): its result is cut from the tape.
+`gelu` is exact, x Phi(x) with `tg.erf`, as Keras 3's default (`approximate=True` gives the tanh
+form). `step` is the Heaviside function of the perceptron (1.0 where x >= 0, else 0.0): its
+result is cut from the tape.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -73,16 +72,15 @@ def selu(x: Any) -> Tensor:
     return _SELU_SCALE * ops.elu(x, alpha=_SELU_ALPHA)
 
 
-_GELU_C = math.sqrt(2.0 / math.pi)
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """x Phi(x) = 0.5 x (1 + erf(x / sqrt(2))), exact by default as in Keras 3; with
+    `approximate=True` the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 
-
-def gelu(x: Any, approximate: bool = True) -> Tensor:
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh approximation of x Phi(x)."""
-    if not approximate:
-        raise ValueError("gelu: only the tanh approximation is available (approximate=True); "
-                         "NumPy has no erf")
-    x = as_tensor(x)
-    return 0.5 * x * (1.0 + ops.tanh(_GELU_C * (x + 0.044715 * (x * x * x))))
+    >>> import tapegrad as tg
+    >>> gelu(tg.tensor([1.0])).numpy().round(4), gelu(tg.tensor([1.0]), True).numpy().round(4)
+    (array([0.8413], dtype=float32), array([0.8412], dtype=float32))
+    """
+    return ops.gelu(x, approximate=approximate)
 
 
 def softplus(x: Any) -> Tensor:

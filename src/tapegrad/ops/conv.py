@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tapegrad.ops._checks import as_int, as_ints, reports_as
 from tapegrad.ops.linalg import einsum, matmul
 from tapegrad.ops.primitive import primitive
-from tapegrad.ops.shape import _shape_of, broadcast_to, expand_dims, reshape
+from tapegrad.ops.shape import _shape_of, _tensor, broadcast_to, expand_dims, reshape
 from tapegrad.tensor import Tensor
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -37,6 +38,13 @@ def conv_output_length(size: int, kernel: int, stride: int = 1, padding: str = "
     >>> conv_output_length(28, 3), conv_output_length(28, 3, 2, "same")
     (26, 14)
     """
+    op = "conv_output_length"
+    if as_int(size, op, "size") < 0:
+        raise ValueError(f"{op}: size must be >= 0, got {size}")
+    for what, v in (("kernel", kernel), ("stride", stride), ("dilation", dilation)):
+        if as_int(v, op, what) < 1:
+            raise ValueError(f"{op}: {what} must be a positive int, got {v}")
+    padding = _padding(padding, op, ("valid", "same", "causal"))
     eff = dilation * (kernel - 1) + 1
     n = size - eff + 1 if padding == "valid" else size
     return (n + stride - 1) // stride
@@ -59,8 +67,15 @@ def _axis_pads(size: int, kernel: int, stride: int, dilation: int, padding: str,
 
 
 def _pair(v: Any, op: str, what: str, n: int = 2) -> tuple[int, ...]:
-    t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
-    if len(t) != n or not all(isinstance(a, (int, np.integer)) and a >= 1 for a in t):
+    if isinstance(v, (int, np.integer)):
+        t = (v,) * n
+    elif isinstance(v, (tuple, list)):
+        t = tuple(v)
+    else:
+        raise TypeError(f"{op}: {what} must be a positive int or a tuple of {n} positive ints, "
+                        f"got {v!r} ({type(v).__name__})")
+    if len(t) != n or not all(isinstance(a, (int, np.integer)) and not isinstance(a, (
+            bool, np.bool_)) and a >= 1 for a in t):
         raise ValueError(f"{op}: {what} must be a positive int or a tuple of {n} positive ints, "
                          f"got {v!r}")
     return tuple(int(a) for a in t)
@@ -74,8 +89,13 @@ def _padding(padding: Any, op: str, allowed: tuple[str, ...] = _PADDINGS) -> str
     return p
 
 
+def _shape(x: Any, op: str) -> tuple[int, ...]:
+    """The shape of an op's argument (array-likes checked as its operands are)."""
+    return _shape_of(x if isinstance(x, Tensor) else _tensor(x, op))
+
+
 def _check_rank(x: Any, rank: int, op: str, layout: str) -> tuple[int, ...]:
-    shape = _shape_of(x)
+    shape = _shape(x, op)
     if len(shape) != rank:
         raise ValueError(f"{op}: expected a rank-{rank} input {layout}, got shape {shape}")
     return shape
@@ -165,7 +185,7 @@ def col2im(cols: Any, input_shape: tuple[int, ...], strides: IntOrPair = 1,
            [1., 2., 1.]])
     """
     cs = _check_rank(cols, 6, "col2im", "(batch, out_h, out_w, kh, kw, channels)")
-    shape = tuple(int(v) for v in input_shape)
+    shape = as_ints(input_shape, "col2im", "input_shape")
     s, d = _pair(strides, "col2im", "strides"), _pair(dilation_rate, "col2im", "dilation_rate")
     k = cs[3:5]
     pads = _geometry(shape, k, s, d, _padding(padding, "col2im"), "col2im")
@@ -211,8 +231,8 @@ _conv2d.defvjp(_conv2d_vjp_x, _conv2d_vjp_w)
 def _conv_args(x: Any, kernel: Any, strides: Any, padding: Any, dilation_rate: Any, op: str,
                depthwise: bool = False) -> dict:
     shape = _check_rank(x, 4, op, "(batch, height, width, channels)")
-    ks = _shape_of(kernel)
-    if len(ks) != 4 or ks[2] != shape[3]:
+    ks = _shape(kernel, op)
+    if len(ks) != 4 or ks[2] != shape[3] or min(ks) < 1:
         want = "(kh, kw, channels, depth_multiplier)" if depthwise else "(kh, kw, in, out)"
         raise ValueError(f"{op}: kernel of shape {ks} does not fit an input of shape {shape}: "
                          f"expected {want} with {shape[3]} input channels")
@@ -236,6 +256,7 @@ def conv2d(x: Any, kernel: Any, strides: IntOrPair = 1, padding: str = "valid",
     return _conv2d(x, kernel, **_conv_args(x, kernel, strides, padding, dilation_rate, "conv2d"))
 
 
+@reports_as("conv1d")
 def conv1d(x: Any, kernel: Any, strides: int = 1, padding: str = "valid",
            dilation_rate: int = 1) -> Tensor:
     """1-D cross-correlation of (batch, steps, channels) `x` with a (k, in, out) kernel.
@@ -247,8 +268,8 @@ def conv1d(x: Any, kernel: Any, strides: int = 1, padding: str = "valid",
     (2, 10, 5)
     """
     shape = _check_rank(x, 3, "conv1d", "(batch, steps, channels)")
-    ks = _shape_of(kernel)
-    if len(ks) != 3 or ks[1] != shape[2]:
+    ks = _shape(kernel, "conv1d")
+    if len(ks) != 3 or ks[1] != shape[2] or min(ks) < 1:
         raise ValueError(f"conv1d: kernel of shape {ks} does not fit an input of shape {shape}: "
                          f"expected (kernel_size, {shape[2]}, filters)")
     (s,), (d,) = _pair(strides, "conv1d", "strides", 1), _pair(dilation_rate, "conv1d",
@@ -443,6 +464,7 @@ def _pool1d(pool2d: Any, op: str, x: Any, pool_size: int, strides: int | None,
     return reshape(y, (shape[0], _shape_of(y)[2], shape[2]))
 
 
+@reports_as("max_pool1d")
 def max_pool1d(x: Any, pool_size: int = 2, strides: int | None = None,
                padding: str = "valid") -> Tensor:
     """Maximum over windows of a (batch, steps, channels) tensor (built on `max_pool2d`).
@@ -454,6 +476,7 @@ def max_pool1d(x: Any, pool_size: int = 2, strides: int | None = None,
     return _pool1d(_max_pool2d, "max_pool1d", x, pool_size, strides, padding)
 
 
+@reports_as("avg_pool1d")
 def avg_pool1d(x: Any, pool_size: int = 2, strides: int | None = None,
                padding: str = "valid") -> Tensor:
     """Mean over windows of a (batch, steps, channels) tensor (built on `avg_pool2d`).

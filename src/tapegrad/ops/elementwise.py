@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.primitive import nondifferentiable, primitive
+from tapegrad.ops.primitive import float_valued, nondifferentiable, primitive
 from tapegrad.state import STATE
-from tapegrad.tensor import Tensor, Variable, _to_array
+from tapegrad.tensor import Tensor, Variable, as_operand
 
 _TENSORS = (Tensor, Variable)
 
@@ -38,7 +38,7 @@ def broadcast_args(name: str, *args: Any) -> list:
             out.append(a)
             continue
         else:
-            a = Tensor._wrap(_to_array(a, where=name))
+            a = as_operand(a, name)
         out.append(a)
         shapes.append(a._value.shape)
     if len(shapes) < 2 or all(s == shapes[0] for s in shapes) or STATE.raw:
@@ -179,26 +179,6 @@ array([-1.,  0.,  1.], dtype=float32)
 """).defvjp(lambda g, ans, x: g * 0)
 
 
-_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
-
-
-@primitive(elementwise=True, phrase="d erf(x)/dx = 2/sqrt(pi) exp(-x^2)")
-def erf(x):
-    """The error function 2/sqrt(pi) * integral of exp(-t^2) from 0 to x, elementwise (exact to
-    the float precision: math.erf per element, so slower than the NumPy ufuncs).
-
-    >>> import tapegrad as tg
-    >>> tg.erf(tg.tensor([0.0, 1.0, -3.0])).numpy().round(4)
-    array([ 0.    ,  0.8427, -1.    ], dtype=float32)
-    """
-    x = np.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    return np.asarray(_erf_ufunc(x), dtype=dtype)
-
-
-erf.defvjp(lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * exp(-x * x))
-
-
 @primitive(elementwise=True, phrase="d sigmoid(x)/dx = s(1-s)")
 def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)), computed without overflow for large |x|.
@@ -269,6 +249,36 @@ def softplus(x):
 
 softplus.defvjp(lambda g, ans, x: g * sigmoid(x))
 
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
+
+@primitive(elementwise=True, phrase="d erf(x)/dx = 2/sqrt(pi) exp(-x^2)")
+def erf(x):
+    """The error function 2/sqrt(pi) * integral of exp(-t**2) from 0 to x (to ~1e-15).
+
+    >>> import tapegrad as tg
+    >>> tg.erf(tg.tensor([0.0, 1.0, -3.0])).numpy().round(4)
+    array([ 0.    ,  0.8427, -1.    ], dtype=float32)
+    """
+    a = np.abs(x).astype(np.float64)
+    out = np.empty_like(a)
+    small = a < 2.5  # power series with positive terms (no cancellation) up to 2.5
+    s = a[small]
+    term, total, t2 = s, s, 2 * s * s
+    for n in range(1, 45):
+        term = term * t2 / (2 * n + 1)
+        total = total + term
+    out[small] = _TWO_OVER_SQRT_PI * np.exp(-s * s) * total
+    b = a[~small]  # beyond: erfc by its continued fraction, evaluated from the tail
+    f = b
+    for k in range(50, 0, -1):
+        f = b + (k / 2) / f
+    out[~small] = 1 - np.exp(-b * b) / (math.sqrt(math.pi) * f)
+    return (np.sign(x) * out).astype(x.dtype, copy=False)
+
+
+erf.defvjp(lambda g, ans, x: g * _TWO_OVER_SQRT_PI * exp(-x * x))
+
 # -- binary --------------------------------------------------------------------------------
 
 _add = primitive(np.add, elementwise=True, phrase=("d(x+y)/dx = 1", "d(x+y)/dy = 1"))
@@ -290,9 +300,17 @@ def _power_vjp_x(g, ans, x, y):
     return where((y == 0) & (x == 0), 0.0, g * y * x ** (y - 1))
 
 
+def _power_vjp_y(g, ans, x, y):
+    """g * x**y * log(x), and 0 at x = 0 (where x**y is 0 or 1 and the formula is 0 * -inf;
+    PyTorch and TensorFlow also give 0)."""
+    if isinstance(x, (int, float)):  # a constant base: log(x) is a number (in float64)
+        return g * ans * (math.log(x) if x > 0 else 0.0 if x == 0 else math.nan)
+    return g * ans * log(where(x == 0, 1.0, x))
+
+
 _power = primitive(np.power, elementwise=True,
                    phrase=("d(x**y)/dx = y*x**(y-1)", "d(x**y)/dy = x**y*log(x)"))
-_power.defvjp(_power_vjp_x, lambda g, ans, x, y: g * ans * log(x))
+_power.defvjp(_power_vjp_x, _power_vjp_y)
 _maximum = primitive(np.maximum, elementwise=True,
                      phrase=("d max(x,y)/dx = 1 where x > y", "d max(x,y)/dy = 1 where y > x"))
 _maximum.defvjp(
@@ -334,7 +352,8 @@ x / y (true division), elementwise with NumPy broadcasting.
 array([0.5, 1.5], dtype=float32)
 """)
 power = _binary(_power, """
-x ** y, elementwise with broadcasting; the gradient in y, x**y * log(x), needs x > 0.
+x ** y, elementwise with broadcasting; the gradient in y, x**y * log(x), needs x >= 0 (it is
+0 at x = 0 and NaN below).
 
 >>> import tapegrad as tg
 >>> tg.power(tg.tensor([2.0, 3.0]), 2).numpy()
@@ -356,6 +375,17 @@ Elementwise min with broadcasting; where x == y the gradient is split equally.
 >>> import tapegrad as tg
 >>> tg.minimum(tg.tensor([1.0, 5.0]), 3.0).numpy()
 array([1., 3.], dtype=float32)
+""")
+
+_mod = primitive(np.mod, name="mod", elementwise=True,
+                 phrase=("d(x % y)/dx = 1", "d(x % y)/dy = -floor(x/y)"))
+_mod.defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: -g * floor(x / y))
+mod = _binary(_mod, """
+x % y with the sign of y (as Python's and NumPy's %); gradients 1 in x and -floor(x / y) in y.
+
+>>> import tapegrad as tg
+>>> tg.mod(tg.tensor([5.0, -5.0]), 3).numpy()
+array([2., 1.], dtype=float32)
 """)
 
 
@@ -394,7 +424,7 @@ _clip.defvjp(lambda g, ans, x, lo, hi: g * ((x >= lo) & (x <= hi)),
              lambda g, ans, x, lo, hi: g * ((x > hi) & (x >= lo)))
 
 
-def clip(x: Any, lo: Any, hi: Any) -> Tensor:
+def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
     """Limit values to [lo, hi] (either may be None); x gets the gradient where lo <= x <= hi,
     tensor bounds where they clip.
 
@@ -404,10 +434,14 @@ def clip(x: Any, lo: Any, hi: Any) -> Tensor:
     """
     if lo is None and hi is None:
         raise ValueError("clip: at least one of lo and hi must be given")
-    lo = -np.inf if lo is None else lo
-    hi = np.inf if hi is None else hi
     if STATE.raw:
         return np.clip(x, lo, hi)
+    if lo is None or hi is None:  # the missing bound: the lowest/highest value of x's dtype
+        x = x if isinstance(x, Tensor) else as_operand(x, "clip")
+        dt = x.dtype
+        ends = (False, True) if dt.kind == "b" else (-np.inf, np.inf) if dt.kind == "f" else (
+            np.iinfo(dt).min, np.iinfo(dt).max)
+        lo, hi = ends[0] if lo is None else lo, ends[1] if hi is None else hi
     return _clip(*broadcast_args("clip", x, lo, hi))
 
 
@@ -524,8 +558,16 @@ Smallest integer >= x, as floats (not differentiable).
 >>> tg.ceil(v).numpy()
 array([-1.,  1.,  3.], dtype=float32)
 """)
+floor_divide = nondifferentiable(np.floor_divide, "floor_divide", doc="""
+x // y, the floor of x / y elementwise (not differentiable: piecewise constant).
+
+>>> import tapegrad as tg
+>>> tg.floor_divide(tg.tensor([5.0, -5.0]), 3).numpy()
+array([ 1., -2.], dtype=float32)
+""")
 round = nondifferentiable(np.round, "round", doc="""
-Round to the nearest integer, halves to even like NumPy (not differentiable).
+Round to the nearest integer (or to `decimals` places), halves to even like NumPy (not
+differentiable).
 
 >>> import tapegrad as tg
 >>> v = tg.tensor([-1.5, 0.5, 2.5])
@@ -536,9 +578,12 @@ array([-2.,  0.,  2.], dtype=float32)
 
 __all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
     "abs", "add", "ceil", "clip", "cos", "divide", "elu", "equal", "erf", "exp", "expm1",
-    "floor",
+    "floor", "floor_divide", "mod",
     "greater", "greater_equal", "isfinite", "isnan", "leaky_relu", "less", "less_equal",
     "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "maximum",
     "minimum", "multiply", "negative", "not_equal", "power", "relu", "round", "sigmoid",
     "sign", "sin", "softplus", "sqrt", "square", "subtract", "tan", "tanh", "where"
 ]
+
+float_valued(exp, log, log1p, expm1, sqrt, sin, cos, tan, tanh, sigmoid, leaky_relu, elu,
+             softplus, erf, _divide)

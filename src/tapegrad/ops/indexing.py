@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.ops._checks import reports_as
 from tapegrad.ops.primitive import primitive
 from tapegrad.ops.primitive import shape_of as _shape_of
 from tapegrad.tensor import Tensor
@@ -101,20 +102,26 @@ def getitem(x: Any, key: Any) -> Tensor:
     return _getitem_p(x, key=normalize_key(key))
 
 
+@reports_as("take")
 def take(x: Any, indices: Any, axis: int | None = None) -> Tensor:
-    """Elements at `indices` along `axis` (flattened when None), as `numpy.take`.
+    """Elements at `indices` along `axis` (flattened when None), as `numpy.take`; the indices
+    must be integers (NumPy would read booleans as 0 and 1, not as a mask: use `x[mask]`).
 
     >>> import tapegrad as tg
     >>> tg.take(tg.tensor([10.0, 20.0, 30.0]), [2, 0]).numpy()
     array([30., 10.], dtype=float32)
     """
+    from tapegrad.ops.shape import _tensor, normalize_axis, reshape
+
+    x = _tensor(x, "take")
     idx = normalize_key(indices)
+    if isinstance(idx, np.ndarray) and idx.dtype.kind == "b" or isinstance(idx, (bool, np.bool_)):
+        raise IndexError("take: indices must be integers, not booleans (NumPy would read them "
+                         "as 0 and 1); to select by a mask use x[mask]")
+    if not isinstance(idx, (int, np.ndarray)):
+        raise IndexError(f"take: indices must be an int or an array of ints, got {indices!r}")
     if axis is None:
-        from tapegrad.ops.shape import reshape
-
         return _getitem_p(reshape(x, (-1,)), key=idx)
-    from tapegrad.ops.shape import normalize_axis
-
     ax = normalize_axis(axis, len(_shape_of(x)), "take")
     return _getitem_p(x, key=(slice(None),) * ax + (idx,))
 

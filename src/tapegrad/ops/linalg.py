@@ -7,11 +7,20 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.ops._checks import reports_as
 from tapegrad.ops.elementwise import multiply
 from tapegrad.ops.primitive import primitive
-from tapegrad.ops.shape import _shape_of, broadcast_to, expand_dims, reshape, sum_to, swapaxes
+from tapegrad.ops.shape import (
+    _shape_of,
+    _tensor,
+    broadcast_to,
+    expand_dims,
+    reshape,
+    sum_to,
+    swapaxes,
+)
 from tapegrad.state import STATE
-from tapegrad.tensor import Tensor, _to_array
+from tapegrad.tensor import Tensor
 
 
 def _mT(a: Any) -> Any:
@@ -73,6 +82,7 @@ def matmul(x: Any, y: Any) -> Tensor:
     """
     if STATE.raw:
         return np.matmul(x, y)
+    x, y = _tensor(x, "matmul", weak=True), _tensor(y, "matmul", weak=True)
     xs, ys = _shape_of(x), _shape_of(y)
     if len(xs) == 2 and len(ys) == 2 and xs[1] == ys[0]:  # the common case, checked at once
         return _matmul(x, y)
@@ -87,6 +97,7 @@ def matmul(x: Any, y: Any) -> Tensor:
     return _matmul(x, y)
 
 
+@reports_as("dot")
 def dot(x: Any, y: Any) -> Tensor:
     """`numpy.dot`: multiply for scalars, matmul for 1-D/2-D, sum over last/second-to-last axes.
 
@@ -94,9 +105,14 @@ def dot(x: Any, y: Any) -> Tensor:
     >>> tg.dot(tg.tensor([1.0, 2.0]), tg.tensor([3.0, 4.0])).numpy()
     array(11., dtype=float32)
     """
+    x, y = _tensor(x, "dot", weak=True), _tensor(y, "dot", weak=True)
     xs, ys = _shape_of(x), _shape_of(y)
     if not xs or not ys:
         return multiply(x, y)
+    k = ys[0] if len(ys) == 1 else ys[-2]
+    if xs[-1] != k:
+        raise ValueError(f"dot: shapes {xs} and {ys} not aligned: {xs[-1]} (dim {len(xs) - 1}) "
+                         f"!= {k} (dim {max(len(ys) - 2, 0)})")
     if len(xs) <= 2 and len(ys) <= 2 or len(ys) == 1:
         return matmul(x, y)
     letters = string.ascii_letters
@@ -187,8 +203,15 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     >>> tg.einsum('ij,j->i', x, tg.tensor([1.0, 0.0])).numpy(), tg.einsum('ii', x).numpy()
     (array([1., 3.], dtype=float32), array(5., dtype=float32))
     """
-    ops = [o if isinstance(o, (Tensor, np.ndarray)) else _to_array(o, where="einsum")
-           for o in operands]
+    if not isinstance(subscripts, str):
+        raise TypeError(f"einsum: the first argument must be the subscripts string (e.g. "
+                        f"'ij,jk->ik'), got {type(subscripts).__name__}")
+    if not operands:
+        raise ValueError("einsum: no operands")
+    ops = [_tensor(o, "einsum") for o in operands]
+    bad = set(subscripts) - set(string.ascii_letters + ".,->  ")
+    if bad:
+        raise ValueError(f"einsum: invalid subscript characters {sorted(bad)} in {subscripts!r}")
     parts, out = _parse(subscripts, [_shape_of(o) for o in ops])
     return _einsum(*ops, subscripts=",".join(parts) + "->" + out)
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.elementwise import exp
-from tapegrad.ops.primitive import primitive
-from tapegrad.ops.reduce import Axis, _expand, _sum, normalize_axes
-from tapegrad.ops.shape import _shape_of, normalize_axis
-from tapegrad.tensor import Tensor
+from tapegrad.ops.elementwise import erf, exp, tanh
+from tapegrad.ops.primitive import float_valued, primitive
+from tapegrad.ops.reduce import Axis, _expand, _keepdims, _sum, normalize_axes
+from tapegrad.ops.shape import _shape_of, _tensor, normalize_axis
+from tapegrad.tensor import Tensor, as_operand, get_default_dtype
 
 
 def _stable_max(x: np.ndarray, axis: Any) -> np.ndarray:
@@ -36,8 +36,9 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     >>> tg.logsumexp(tg.tensor([1000.0, 1000.0])).numpy()  # log(2) + 1000
     array(1000.6932, dtype=float32)
     """
+    x = _tensor(x, "logsumexp")
     return _logsumexp(x, axis=normalize_axes(axis, len(_shape_of(x)), "logsumexp"),
-                      keepdims=keepdims)
+                      keepdims=_keepdims(keepdims, "logsumexp"))
 
 
 @primitive(name="softmax", phrase="d softmax(x)/dx: s*(g - sum(g*s))")
@@ -65,7 +66,8 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     array([[0.5, 0.5],
            [0. , 1. ]], dtype=float32)
     """
-    return _softmax(x, axis=normalize_axis(axis, len(_shape_of(x)), "softmax"))
+    x = _tensor(x, "softmax")
+    return _softmax(x, axis=_class_axis(x, axis, "softmax"))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -75,7 +77,44 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     >>> tg.log_softmax(tg.tensor([0.0, 1000.0])).numpy()
     array([-1000.,     0.], dtype=float32)
     """
-    return _log_softmax(x, axis=normalize_axis(axis, len(_shape_of(x)), "log_softmax"))
+    x = _tensor(x, "log_softmax")
+    return _log_softmax(x, axis=_class_axis(x, axis, "log_softmax"))
+
+
+def _class_axis(x: Any, axis: Any, op: str) -> int:
+    """The one axis softmax normalizes over (the classes); a 0-d tensor has none."""
+    shape = _shape_of(x)
+    if not shape:
+        raise ValueError(f"{op}: needs at least one dimension (the classes), got a 0-d tensor")
+    if axis is None:
+        raise TypeError(f"{op}: axis must be an int (the class axis, -1 by default), got None")
+    return normalize_axis(axis, len(shape), op)
+
+
+_SQRT_HALF = 0.7071067811865476
+_GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+
+
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """Gaussian error linear unit x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))), exact by default as
+    in Keras 3; `approximate=True` gives the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715
+    x^3))).
+
+    >>> import tapegrad as tg
+    >>> tg.gelu(tg.tensor([-1.0, 0.0, 1.0])).numpy().round(4)
+    array([-0.1587,  0.    ,  0.8413], dtype=float32)
+    """
+    if not isinstance(approximate, (bool, np.bool_)):
+        raise TypeError(f"gelu: approximate must be True or False, got {approximate!r}")
+    x = x if isinstance(x, Tensor) else as_operand(x, "gelu")
+    if x.dtype.kind != "f":  # the float-valued rule of `operands`, for this composed op
+        x = x.astype(get_default_dtype())
+    if approximate:
+        return 0.5 * x * (1.0 + tanh(_GELU_C * (x + 0.044715 * (x * x * x))))
+    return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
+
+
+float_valued(_logsumexp, _softmax, _log_softmax)
 
 
 # -- a fused LSTM cell ----------------------------------------------------------------------
@@ -133,6 +172,7 @@ def lstm_cell(z: Any, c_prev: Any) -> Tensor:
     >>> out.numpy()[:, :4].round(3)  # h, c: f = 0.5 keeps half of c; o = 0.5 scales tanh(c)
     array([[0.231, 0.231, 0.5  , 0.5  ]])
     """
+    z, c_prev = _tensor(z, "lstm_cell"), _tensor(c_prev, "lstm_cell")
     zs, cs = _shape_of(z), _shape_of(c_prev)
     if len(zs) != 2 or len(cs) != 2 or zs[0] != cs[0] or zs[1] != 4 * cs[1]:
         raise ValueError(f"lstm_cell: z must be (batch, 4 units) and c_prev (batch, units); got "
@@ -141,5 +181,5 @@ def lstm_cell(z: Any, c_prev: Any) -> Tensor:
 
 
 __all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
-    "log_softmax", "logsumexp", "lstm_cell", "softmax"
+    "gelu", "log_softmax", "logsumexp", "lstm_cell", "softmax"
 ]

@@ -24,11 +24,9 @@ from typing import Any
 import numpy as np
 
 from tapegrad.state import STATE, note_cut
-from tapegrad.tensor import Tensor, Variable, _to_array
+from tapegrad.tensor import Tensor, Variable, operands
 
 REGISTRY: dict[str, Primitive] = {}  # name -> op; re-defining an op (a re-run cell) replaces it
-
-_SCALARS = (int, float, bool, complex)
 _new = object.__new__
 
 
@@ -54,6 +52,8 @@ class Primitive:
     >>> cube(tg.tensor([1.0, 2.0])).numpy()
     array([1., 8.], dtype=float32)
     """
+
+    float_valued = False  # set by `float_valued(...)`: integer input is promoted to floats
 
     def __init__(self, fwd: Callable, name: str | None = None, register: bool = True, *,
                  doc: str | None = None, elementwise: bool = False,
@@ -176,26 +176,28 @@ class Primitive:
         if st.raw:  # inside a first-order backward pass: plain NumPy
             return self.fwd(*args, **params)
         vals = []
-        converted = False
+        convert = False
+        tensors = 0
         for a in args:
             c = a.__class__
-            if c is Tensor or c is Variable:
-                vals.append(a._value)
-            elif c is float or c is int or isinstance(a, _SCALARS):
+            if c is Tensor or c is Variable or isinstance(a, Tensor):
+                v = a._value
+                vals.append(v)
+                tensors += 1
+                if v.dtype.kind != "f" and self.float_valued:
+                    convert = True
+            elif c is float or (c is int and -9223372036854775808 <= a < 2 ** 64):
                 vals.append(a)
-            elif isinstance(a, Tensor):
-                vals.append(a._value)
-            else:  # lists and arrays: the op (and its record) sees a constant Tensor
-                vals.append(_to_array(a, where=self.name))
-                converted = True
-        if converted:
-            args = tuple(x if isinstance(x, (Tensor, *_SCALARS)) else Tensor._wrap(v)
-                         for x, v in zip(args, vals))
+            else:  # lists, arrays, other scalars: see `operands`
+                vals.append(a)
+                convert = True
+        if convert or not tensors:
+            args, vals = operands(self.name, args, vals, self.float_valued)
         if self.defaults:  # bind the forward's defaults, so rules see every parameter
             params = {**self.defaults, **params}
         try:  # (a call without ** when there are no params is measurably cheaper)
             out = self.fwd(*vals, **params) if params else self.fwd(*vals)
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, OverflowError) as e:
             raise _op_error(self.name, args, vals, e) from e
         t = _new(Tensor)
         t._value = out if out.__class__ is np.ndarray else np.asarray(out)
@@ -269,6 +271,13 @@ def _caller_module() -> str:
     return sys._getframe(2).f_globals.get("__name__", "__main__")
 
 
+def float_valued(*ops: Primitive) -> None:
+    """Mark ops whose result is a float whatever the input (exp, sigmoid, mean, ...): their
+    integer and boolean inputs become the default float dtype first (see `operands`)."""
+    for op in ops:
+        op.float_valued = True
+
+
 def primitive(fwd: Callable | None = None, *, name: str | None = None, doc: str | None = None,
               elementwise: bool = False, phrase: str | tuple[str, ...] | None = None) -> Any:
     """Register `fwd` (ndarrays in, ndarray out) as a differentiable op.
@@ -305,9 +314,11 @@ def nondifferentiable(fn: Callable, name: str, *, doc: str | None = None) -> Cal
         if STATE.raw:
             return fn(*args, **params)
         vals = [a._value if isinstance(a, Tensor) else a for a in args]
+        if not all(isinstance(a, Tensor) for a in args):
+            args, vals = operands(name, args, vals, False)
         try:
             out = fn(*vals, **params)
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, OverflowError) as e:
             raise _op_error(name, args, vals, e) from e
         t = Tensor._wrap(np.asarray(out))
         if STATE.recorders:

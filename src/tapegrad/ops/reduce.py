@@ -10,9 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.elementwise import abs, sqrt, where
-from tapegrad.ops.primitive import nondifferentiable, primitive
-from tapegrad.ops.shape import _shape_of, broadcast_to, flip, normalize_axis, reshape
+from tapegrad.ops._checks import reports_as
+from tapegrad.ops.elementwise import abs, sqrt
+from tapegrad.ops.primitive import float_valued, nondifferentiable, primitive
+from tapegrad.ops.shape import (
+    _getitem,
+    _shape_of,
+    _tensor,
+    broadcast_to,
+    concatenate,
+    flip,
+    normalize_axis,
+    reshape,
+    transpose,
+)
 from tapegrad.tensor import Tensor
 
 Axis = int | tuple[int, ...] | None
@@ -22,11 +33,23 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     """None, or a sorted tuple of distinct non-negative axes."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = tuple(sorted({normalize_axis(int(a), ndim, op) for a in axes}))
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, (bool, np.bool_)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r} "
+                        f"({type(axis).__name__})")
+    out = tuple(sorted({normalize_axis(a, ndim, op) for a in axes}))
     if len(out) != len(axes):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return out
+
+
+def _keepdims(keepdims: Any, op: str) -> bool:
+    if keepdims.__class__ is not bool and not isinstance(keepdims, np.bool_):
+        raise TypeError(f"{op}: keepdims must be True or False, got {keepdims!r}")
+    return bool(keepdims)
 
 
 def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
@@ -47,8 +70,9 @@ def _count(x: Any, axes: tuple | None) -> int:
 
 def _reducer(prim: Any, doc: str) -> Any:
     def op(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        x = _tensor(x, prim.name)
         axes = normalize_axes(axis, len(_shape_of(x)), prim.name)
-        return prim(x, axis=axes, keepdims=keepdims)
+        return prim(x, axis=axes, keepdims=_keepdims(keepdims, prim.name))
 
     op.__name__ = op.__qualname__ = prim.name
     op.__doc__ = prim.__doc__ = doc
@@ -110,20 +134,37 @@ _mean.defbatched(lambda i, g, ans, x, axis, keepdims: _batched_sum_like(
 _min.defvjp(_extremum_vjp)
 
 
+def _products_before(x: Any, n: int) -> Any:
+    """Exclusive cumulative products along the last axis (1, x0, x0 x1, ...), by log2(n) rounds
+    of shifted multiplies (a Hillis-Steele scan): no division, so exact at zeros and tiny values
+    and differentiable again by the multiply rule."""
+    ones = np.ones(_shape_of(x)[:-1] + (1,), dtype=x.dtype)
+    y = concatenate([ones, _getitem(x, (Ellipsis, slice(0, n - 1)))], axis=-1)
+    shift = 1
+    while shift < n:
+        y = concatenate([_getitem(y, (Ellipsis, slice(0, shift))),
+                         _getitem(y, (Ellipsis, slice(shift, n)))
+                         * _getitem(y, (Ellipsis, slice(0, n - shift)))], axis=-1)
+        shift *= 2
+    return y
+
+
 def _prod_vjp(g, ans, x, axis, keepdims):
-    """d prod / d x_i = the product of the other elements, without dividing by zero and with
-    the right derivative too (so second order is exact at zeros). P is the product of the
-    non-zero elements and s the sum of the zero ones (value 0, derivative 1 for each zero):
-    no zero: P / x_i; one zero: P for the zero, s * P / x_i for the rest; two zeros:
-    (s - x_i) * P for each zero, 0 for the rest; more: 0."""
-    zero = x == 0
-    safe = where(zero, 1.0, x)
-    p = _prod(safe, axis=axis, keepdims=True)
-    s = _sum(where(zero, x, 0.0), axis=axis, keepdims=True)
-    zeros = _sum(zero, axis=axis, keepdims=True)
-    others = where(zeros == 0, p / safe,
-                   where(zeros == 1, where(zero, p, s * p / safe),
-                         where((zeros == 2) & zero, (s - x) * p, 0.0)))
+    """d prod / d x_i = the product of the other elements = (product of those before i) *
+    (product of those after i): cumulative products from both sides, never prod / x_i, so the
+    rule and its own derivative are exact at zeros and at tiny factors."""
+    shape = _shape_of(x)
+    axes = tuple(range(len(shape))) if axis is None else axis
+    rest = tuple(i for i in range(len(shape)) if i not in axes)
+    perm = rest + axes
+    n = int(np.prod([shape[a] for a in axes]))
+    if n == 0:
+        others = x
+    else:
+        flat = reshape(transpose(x, perm), tuple(shape[i] for i in rest) + (n,))
+        others = _products_before(flat, n) * flip(_products_before(flip(flat, -1), n), -1)
+        others = transpose(reshape(others, tuple(shape[i] for i in perm)),
+                           tuple(np.argsort(perm)))
     return _expand(g, x, axis, keepdims) * others
 
 
@@ -168,6 +209,7 @@ prod = _reducer(_prod, """Product over `axis`; the gradient is exact also where 
 """)
 
 
+@reports_as("var")
 def var(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Variance with ddof=0: mean((x - mean(x))**2) over `axis`.
 
@@ -175,12 +217,17 @@ def var(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     >>> tg.var(tg.tensor([1.0, 2.0, 3.0, 4.0])).numpy()
     array(1.25, dtype=float32)
     """
+    x = _tensor(x, "var")
+    axis = normalize_axes(axis, len(_shape_of(x)), "var")
     d = x - mean(x, axis, keepdims=True)
-    return mean(d * d, axis, keepdims)
+    return mean(d * d, axis, _keepdims(keepdims, "var"))
 
 
+@reports_as("std")
 def std(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Standard deviation with ddof=0 over `axis` (its gradient is infinite where it is 0).
+    """Standard deviation with ddof=0 over `axis`. Where it is 0 (a constant input) its
+    gradient is NaN (0 / 0), as in NumPy-based autodiff and PyTorch; add a small epsilon
+    inside, `tg.sqrt(tg.var(x) + 1e-8)`, if that can happen.
 
     >>> import tapegrad as tg
     >>> tg.std(tg.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).numpy()
@@ -189,6 +236,7 @@ def std(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return sqrt(var(x, axis, keepdims))
 
 
+@reports_as("norm")
 def norm(x: Any, ord: Any = None, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Vector norm over `axis` (all elements when None): ord None/2/'fro', 1 or inf.
 
@@ -196,6 +244,11 @@ def norm(x: Any, ord: Any = None, axis: Axis = None, keepdims: bool = False) -> 
     >>> tg.norm(tg.tensor([3.0, -4.0])).numpy(), tg.norm(tg.tensor([3.0, -4.0]), ord=1).numpy()
     (array(5., dtype=float32), array(7., dtype=float32))
     """
+    x = _tensor(x, "norm")
+    axis = normalize_axes(axis, len(_shape_of(x)), "norm")
+    keepdims = _keepdims(keepdims, "norm")
+    if isinstance(ord, (bool, np.bool_)) or not isinstance(ord, (str, int, float, type(None))):
+        raise ValueError(f"norm: ord must be None, 2, 'fro', 1 or inf, got {ord!r}")
     if ord in (None, 2, "fro"):
         return sqrt(sum(x * x, axis, keepdims))
     if ord == 1:
@@ -220,8 +273,11 @@ def cumsum(x: Any, axis: int | None = None) -> Tensor:
     >>> tg.cumsum(tg.tensor([1.0, 2.0, 3.0])).numpy()
     array([1., 3., 6.], dtype=float32)
     """
+    x = _tensor(x, "cumsum")
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
+    if not _shape_of(x):
+        raise ValueError("cumsum: a 0-d tensor has no axis to sum along (use axis=None)")
     return _cumsum(x, axis=normalize_axis(axis, len(_shape_of(x)), "cumsum"))
 
 
@@ -236,7 +292,7 @@ def argmax(x: Any, axis: int | None = None) -> Tensor:
     >>> tg.argmax(tg.tensor([[1.0, 5.0], [7.0, 2.0]]), axis=1).numpy().tolist()
     [1, 0]
     """
-    return _argmax(x, axis=axis)
+    return _argmax(x, axis=_arg_axis(x, axis, "argmax"))
 
 
 def argmin(x: Any, axis: int | None = None) -> Tensor:
@@ -246,8 +302,19 @@ def argmin(x: Any, axis: int | None = None) -> Tensor:
     >>> int(tg.argmin(tg.tensor([3.0, 1.0, 2.0])))
     1
     """
-    return _argmin(x, axis=axis)
+    return _argmin(x, axis=_arg_axis(x, axis, "argmin"))
 
+
+def _arg_axis(x: Any, axis: Any, op: str) -> int | None:
+    if axis is None:
+        return None
+    shape = _shape_of(x) if isinstance(x, Tensor) else np.shape(_tensor(x, op))
+    if not shape:
+        raise ValueError(f"{op}: a 0-d tensor has no axis {axis!r} (use axis=None)")
+    return normalize_axis(axis, len(shape), op)
+
+
+float_valued(_mean)
 
 __all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
     "argmax", "argmin", "cumsum", "max", "mean", "min", "norm", "prod", "std", "sum", "var"

@@ -7,25 +7,40 @@ Ops that are only a rearrangement of others (squeeze, stack, split, tile, repeat
 from __future__ import annotations
 
 import builtins
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from tapegrad.ops._checks import as_int, as_ints, as_shape, reports_as
 from tapegrad.ops.primitive import primitive
 from tapegrad.ops.primitive import shape_of as _shape_of
 from tapegrad.state import STATE
-from tapegrad.tensor import Tensor, _as_dtype
+from tapegrad.tensor import Tensor, _as_dtype, as_operand
 
 
 def _ndim(x: Any) -> int:
     return len(_shape_of(x))
 
 
+def _tensor(x: Any, op: str, weak: bool = False) -> Any:
+    """`x` as an operand of `op` (Tensors and raw-mode arrays pass through unchanged; with
+    `weak`, so do Python numbers, which then stay weakly typed in elementwise arithmetic)."""
+    c = x.__class__
+    if c is Tensor or isinstance(x, Tensor) or STATE.raw or (
+            weak and (c is float or c is int or c is bool)):
+        return x
+    return as_operand(x, op)
+
+
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
-    if not -ndim <= axis < builtins.max(ndim, 1):
+    """`axis` as a non-negative int below `ndim`; floats, strings and booleans are refused."""
+    if axis.__class__ is not int:
+        axis = as_int(axis, op, "axis")
+    if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of bounds for a tensor of rank {ndim}")
-    return axis % ndim if ndim else 0
+    return axis % ndim
 
 
 # -- broadcasting ---------------------------------------------------------------------------
@@ -72,11 +87,12 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
     array([[1., 2.],
            [1., 2.]], dtype=float32)
     """
-    shape = tuple(shape)
+    if STATE.raw:
+        shape = tuple(shape)
+        return x if _shape_of(x) == shape else np.broadcast_to(x, shape)
+    x, shape = _tensor(x, "broadcast_to"), as_shape(shape, "broadcast_to")
     if _shape_of(x) == shape:
         return x
-    if STATE.raw:
-        return np.broadcast_to(x, shape)
     try:
         np.broadcast_shapes(_shape_of(x), shape)
     except ValueError:
@@ -92,7 +108,15 @@ def sum_to(x: Any, shape: Sequence[int]) -> Tensor:
     >>> tg.sum_to(tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), (1, 3)).numpy()
     array([[5., 7., 9.]], dtype=float32)
     """
-    shape = tuple(shape)
+    if STATE.raw:  # inside a gradient rule: the shapes are right by construction
+        shape = tuple(shape)
+    else:
+        x, shape = _tensor(x, "sum_to"), as_shape(shape, "sum_to")
+        xs = _shape_of(x)
+        lead = len(xs) - len(shape)
+        if lead < 0 or -1 in shape or any(s != 1 and s != n for s, n in zip(shape, xs[lead:])):
+            raise ValueError(f"sum_to: cannot sum shape {xs} down to {shape}: the target must "
+                             f"broadcast to {xs} (each size equal or 1, at most {len(xs)} dims)")
     if _shape_of(x) == shape:
         return x
     return _sum_to(x, shape=shape)
@@ -118,7 +142,9 @@ def reshape(x: Any, shape: Sequence[int] | int) -> Tensor:
     array([[1., 2.],
            [3., 4.]], dtype=float32)
     """
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if not STATE.raw or shape.__class__ is not tuple:
+        shape = as_shape(shape, "reshape")
+    x = _tensor(x, "reshape")
     if _shape_of(x) == shape:
         return x
     return _reshape(x, shape=shape)
@@ -143,9 +169,10 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
            [2.],
            [3.]], dtype=float32)
     """
+    x = _tensor(x, "transpose")
     n = _ndim(x)
-    axes = tuple(range(n))[::-1] if axes is None else tuple(normalize_axis(a, n, "transpose")
-                                                            for a in axes)
+    axes = tuple(range(n))[::-1] if axes is None else tuple(
+        normalize_axis(a, n, "transpose") for a in as_ints(axes, "transpose", "axes"))
     if sorted(axes) != list(range(n)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of a rank-{n} tensor")
     if axes == tuple(range(n)):
@@ -161,6 +188,7 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     >>> tg.swapaxes(tg.tensor(np.zeros((2, 3, 4))), 0, 2).shape
     (4, 3, 2)
     """
+    x = _tensor(x, "swapaxes")
     n = _ndim(x)
     perm = list(range(n))
     a, b = normalize_axis(axis1, n, "swapaxes"), normalize_axis(axis2, n, "swapaxes")
@@ -176,6 +204,7 @@ def moveaxis(x: Any, source: int, destination: int) -> Tensor:
     >>> tg.moveaxis(tg.tensor(np.zeros((2, 3, 4))), 0, -1).shape
     (3, 4, 2)
     """
+    x = _tensor(x, "moveaxis")
     n = _ndim(x)
     s, d = normalize_axis(source, n, "moveaxis"), normalize_axis(destination, n, "moveaxis")
     perm = [i for i in range(n) if i != s]
@@ -190,12 +219,13 @@ def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> Tensor:
     >>> tg.squeeze(tg.tensor([[[1.0], [2.0]]])).shape
     (2,)
     """
+    x = _tensor(x, "squeeze")
     shape = _shape_of(x)
     if axis is None:
         axes = {i for i, s in enumerate(shape) if s == 1}
     else:
         axes = {normalize_axis(a, len(shape), "squeeze")
-                for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
+                for a in as_ints(axis, "squeeze", "axis")}
         bad = [a for a in axes if shape[a] != 1]
         if bad:
             raise ValueError(f"squeeze: cannot squeeze axis {bad[0]} of size {shape[bad[0]]} "
@@ -210,10 +240,14 @@ def expand_dims(x: Any, axis: int | Sequence[int]) -> Tensor:
     >>> tg.expand_dims(tg.tensor([1.0, 2.0]), 0).shape
     (1, 2)
     """
+    x = _tensor(x, "expand_dims")
     shape = list(_shape_of(x))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = as_ints(axis, "expand_dims", "axis")
     n = len(shape) + len(axes)
-    for a in sorted(normalize_axis(a, n, "expand_dims") for a in axes):
+    positions = sorted(normalize_axis(a, n, "expand_dims") for a in axes)
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"expand_dims: repeated axis in {axis!r}")
+    for a in positions:
         shape.insert(a, 1)
     return reshape(x, tuple(shape))
 
@@ -222,16 +256,18 @@ def expand_dims(x: Any, axis: int | Sequence[int]) -> Tensor:
 
 
 @primitive(name="concatenate", phrase="split g back into the pieces")
-def _concatenate(*xs, axis):
+def _concatenate(*xs, axis, offsets):
     return np.concatenate(xs, axis=axis)
 
 
-def _concatenate_vjp(i, g, ans, *xs, axis):
-    start = builtins.sum(_shape_of(x)[axis] for x in xs[:i])
-    return _getitem(g, (slice(None),) * axis + (slice(start, start + _shape_of(xs[i])[axis]),))
+def _concatenate_vjp_all(g, ans, *xs, axis, offsets):
+    """Every input's slice of g in one call, so the backward pass through n inputs is linear;
+    `offsets` (where each input starts) is computed once per call."""
+    lead = (slice(None),) * axis
+    return [_getitem(g, lead + (slice(a, b),)) for a, b in zip(offsets[:-1], offsets[1:])]
 
 
-_concatenate.defvjp_argnum(_concatenate_vjp)
+_concatenate.defvjp_all(_concatenate_vjp_all)
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
@@ -241,12 +277,12 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
     >>> tg.concatenate([tg.tensor([1.0]), tg.tensor([2.0, 3.0])]).numpy()
     array([1., 2., 3.], dtype=float32)
     """
-    xs = list(xs)
-    if not xs:
-        raise ValueError("concatenate: need at least one tensor")
+    xs = _sequence(xs, "concatenate")
     if axis is None:  # as NumPy: flatten first
         xs, axis = [reshape(x, (-1,)) for x in xs], 0
     n = _ndim(xs[0])
+    if n == 0:
+        raise ValueError("concatenate: 0-d tensors cannot be concatenated (use stack)")
     ax = normalize_axis(axis, n, "concatenate")
     shapes = [_shape_of(x) for x in xs]
     for s in shapes:
@@ -254,7 +290,18 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
             raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
     if STATE.raw:
         return np.concatenate(xs, axis=ax)
-    return _concatenate(*xs, axis=ax)
+    offsets = (0, *itertools.accumulate(s[ax] for s in shapes))
+    return _concatenate(*xs, axis=ax, offsets=offsets)
+
+
+def _sequence(xs: Any, op: str) -> list:
+    """The tensors to join: a list or tuple of array-likes (not None, not one tensor)."""
+    if isinstance(xs, (Tensor, np.ndarray)) or not isinstance(xs, Sequence) or isinstance(
+            xs, str):
+        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(xs).__name__}")
+    if not xs:
+        raise ValueError(f"{op}: need at least one tensor")
+    return [_tensor(x, op) for x in xs]
 
 
 def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
@@ -265,9 +312,7 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
     array([[1., 3.],
            [2., 4.]], dtype=float32)
     """
-    xs = list(xs)
-    if not xs:
-        raise ValueError("stack: need at least one tensor")
+    xs = _sequence(xs, "stack")
     shapes = {_shape_of(x) for x in xs}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
@@ -282,21 +327,24 @@ def split(x: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> li
     >>> [t.numpy().tolist() for t in tg.split(tg.tensor([1.0, 2.0, 3.0, 4.0]), [1])]
     [[1.0], [2.0, 3.0, 4.0]]
     """
+    x = _tensor(x, "split")
     shape = _shape_of(x)
     ax = normalize_axis(axis, len(shape), "split")
     n = shape[ax]
-    if isinstance(indices_or_sections, (int, np.integer)):
+    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(
+            indices_or_sections, (bool, np.bool_)):
         k = int(indices_or_sections)
         if k <= 0 or n % k:
             raise ValueError(f"split: axis {axis} of size {n} cannot be split into {k} equal parts")
         bounds = [i * (n // k) for i in range(k + 1)]
     else:
-        bounds = [0, *[min(max(int(i) + n if int(i) < 0 else int(i), 0), n)
-                       for i in indices_or_sections], n]
+        cuts = as_ints(indices_or_sections, "split", "indices_or_sections")
+        bounds = [0, *[min(max(i + n if i < 0 else i, 0), n) for i in cuts], n]
     return [_getitem(x, (slice(None),) * ax + (slice(a, builtins.max(a, b)),))
             for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+@reports_as("tile")
 def tile(x: Any, reps: int | Sequence[int]) -> Tensor:
     """Repeat the whole tensor `reps` times along each axis (as `numpy.tile`).
 
@@ -304,7 +352,10 @@ def tile(x: Any, reps: int | Sequence[int]) -> Tensor:
     >>> tg.tile(tg.tensor([1.0, 2.0]), 2).numpy()
     array([1., 2., 1., 2.], dtype=float32)
     """
-    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    x = _tensor(x, "tile")
+    reps = as_ints(reps, "tile", "reps")
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: reps must be non-negative, got {reps}")
     shape = _shape_of(x)
     d = builtins.max(len(shape), len(reps))
     shape = (1,) * (d - len(shape)) + tuple(shape)
@@ -315,6 +366,7 @@ def tile(x: Any, reps: int | Sequence[int]) -> Tensor:
     return reshape(y, tuple(r * s for r, s in zip(reps, shape)))
 
 
+@reports_as("repeat")
 def repeat(x: Any, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
     """Repeat each element `repeats` times (as `numpy.repeat`; axis None flattens first).
 
@@ -322,14 +374,20 @@ def repeat(x: Any, repeats: int | Sequence[int], axis: int | None = None) -> Ten
     >>> tg.repeat(tg.tensor([1.0, 2.0]), 2).numpy()
     array([1., 1., 2., 2.], dtype=float32)
     """
+    x = _tensor(x, "repeat")
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     shape = _shape_of(x)
     ax = normalize_axis(axis, len(shape), "repeat")
+    counts = as_ints(repeats, "repeat", "repeats")
+    if any(r < 0 for r in counts):
+        raise ValueError(f"repeat: repeats must be non-negative, got {repeats!r}")
     if not isinstance(repeats, (int, np.integer)):
-        idx = np.repeat(np.arange(shape[ax]), np.asarray(repeats))
+        if len(counts) not in (1, shape[ax]):
+            raise ValueError(f"repeat: {len(counts)} repeats for axis {axis} of size {shape[ax]}")
+        idx = np.repeat(np.arange(shape[ax]), counts)
         return _getitem(x, (slice(None),) * ax + (idx,))
-    r = int(repeats)
+    r = counts[0]
     y = expand_dims(x, ax + 1)
     y = broadcast_to(y, shape[:ax + 1] + (r,) + shape[ax + 1:])
     return reshape(y, shape[:ax] + (shape[ax] * r,) + shape[ax + 1:])
@@ -354,11 +412,19 @@ def pad(x: Any, pad_width: Any, constant_values: float = 0) -> Tensor:
     >>> tg.pad(tg.tensor([1.0, 2.0]), (1, 2)).numpy()
     array([0., 1., 2., 0., 0.], dtype=float32)
     """
+    x = _tensor(x, "pad")
     n = _ndim(x)
     try:
-        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (n, 2))
-    except ValueError:
-        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a rank-{n} tensor") from None
+        pw = np.asarray(pad_width)
+        if pw.dtype.kind not in "iu" or pw.ndim > 2:
+            raise TypeError(f"pad: pad_width must be ints (an int, a pair or one pair per "
+                            f"axis), got {pad_width!r}")
+        pw = np.broadcast_to(pw, (n, 2))
+    except ValueError as e:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a rank-{n} tensor") from e
+    if not isinstance(constant_values, (int, float, np.integer, np.floating)) or isinstance(
+            constant_values, (bool, np.bool_)):
+        raise TypeError(f"pad: constant_values must be a number, got {constant_values!r}")
     if (pw < 0).any():
         raise ValueError(f"pad: pad_width must be non-negative, got {pad_width!r}")
     pw = tuple((int(a), int(b)) for a, b in pw)
@@ -380,13 +446,12 @@ def flip(x: Any, axis: int | Sequence[int] | None = None) -> Tensor:
     >>> tg.flip(tg.tensor([1.0, 2.0, 3.0])).numpy()
     array([3., 2., 1.], dtype=float32)
     """
+    x = _tensor(x, "flip")
     n = _ndim(x)
     if axis is None:
         axis = tuple(range(n))
-    elif isinstance(axis, (int, np.integer)):
-        axis = (normalize_axis(int(axis), n, "flip"),)
     else:
-        axis = tuple(normalize_axis(a, n, "flip") for a in axis)
+        axis = tuple(normalize_axis(a, n, "flip") for a in as_ints(axis, "flip", "axis"))
     return _flip(x, axis=axis)
 
 
@@ -406,7 +471,9 @@ def astype(x: Any, dtype: Any) -> Tensor:
     array([ 1, -1], dtype=int32)
     """
     dtype = _as_dtype(dtype, "astype")
-    if _shape_of(x) is not None and getattr(x, "dtype", None) == dtype:
+    if not (STATE.raw or isinstance(x, Tensor)):
+        x = as_operand(x, "astype")
+    if x.dtype == dtype:
         return x
     return _astype(x, dtype=dtype)
 
