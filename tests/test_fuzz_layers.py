@@ -335,6 +335,15 @@ OTHERS: dict[str, Spec] = {
     "GradientNormLogger": Spec(callbacks.GradientNormLogger, {
         "variables": Kind((None,), ("a", 3))}, ("GradientNormLogger",)),
     "History": Spec(callbacks.History, {}, ("History",)),
+    "TensorBoard": Spec(callbacks.TensorBoard, {
+        "log_dir": Kind(("logs", "runs/a"), ()), "histogram_freq": Kind((0, 1, 2), (
+            -1, 2.5, "a", None)), "write_graph": Kind((True, False), ()),
+        "update_freq": Kind(("epoch", "batch", 10), ("x", 0, -1, 2.5, None))},
+        ("TensorBoard",)),
+    "PruneLowMagnitude": Spec(callbacks.PruneLowMagnitude, {"schedule": Kind((
+        tg.pruning.ConstantSparsity(0.5), tg.pruning.PolynomialDecay(0.0, 0.5, 0, 10),
+        lambda step: (False, 0.0)), (None, 3, "a", 0.5))}, ("PruneLowMagnitude",),
+        required={"schedule": tg.pruning.ConstantSparsity(0.5)}),
     "TerminateOnNaN": Spec(callbacks.TerminateOnNaN, {}, ("TerminateOnNaN",)),
     **{cls.__name__: Spec(cls, {"from_logits": Kind((False, True), ())}, (cls.__name__,))
        for cls in (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,
