@@ -81,6 +81,13 @@ MERGE = Kind(("concat", "sum", "mul", "ave", None), ("x", 3))
 RNN_LAYER = Kind((), (None, "a", 3))  # Bidirectional's layer: the good one is made per call
 DISTRIBUTION = Kind(("truncated_normal", "uniform", "untruncated_normal"), ("x", None, 3))
 FAN = Kind(("fan_in", "fan_out", "fan_avg"), ("x", None, 3))
+PAIRS = Kind((1, 0, (1, 2), [0, 1], ((1, 0), (2, 1))), (
+    -1, 2.5, "a", None, (1, 2, 3), ((1,), (2, 2)), (1.5, 1), ((1, 0), (2, -1))))
+FACTOR = Kind((0.1, 0, (-0.2, 0.3)), ("a", None, nan, inf, (0.3, -0.2), (0.1, 0.2, 0.3)))
+BOUNDED_FACTOR = Kind((0.2, (-0.3, 0.1)), ("a", None, nan, 1.5, (0.3, -0.2), (-0.1, 1.2)))
+AFFINE = {"fill_mode": Kind(("reflect", "wrap", "nearest", "constant"), ("x", None, 3)),
+          "interpolation": Kind(("bilinear", "nearest"), ("x", None, 3)),
+          "fill_value": FINITE}
 
 
 @dataclass
@@ -97,16 +104,23 @@ class Spec:
     float_out: bool = True  # False: integer inputs may give integer outputs (no weights)
     combo_ok: Callable[[dict], bool] = field(default=lambda kw: True)
     required: dict[str, Any] = field(default_factory=dict)
+    many: int = 0  # > 0: the layer takes a list of `many` inputs of shape `sample` (merges)
+    exactly: bool = False  # a merge that takes exactly `many` inputs (Subtract, Dot)
+    scalar_ok: bool = False  # a scalar input is valid (elementwise layers)
 
 
 def _layer(cls: type, args: dict[str, Kind], sample: tuple[int, ...], **kw: Any) -> Spec:
     no_weights = cls.__name__.endswith(("Pooling1D", "Pooling2D")) or cls in (
-        tg.nn.Activation, tg.nn.Flatten, tg.nn.Dropout)
+        tg.nn.Activation, tg.nn.Flatten, tg.nn.Dropout, *MOVERS)
     return Spec(cls, {**args, "dtype": DTYPE}, (cls.__name__,), sample,
                 float_out=not no_weights, **kw)
 
 
 nn = tg.nn
+# layers that only move, pick or combine values: integer inputs may stay integers
+MOVERS = (nn.Add, nn.Subtract, nn.Multiply, nn.Average, nn.Maximum, nn.Minimum, nn.Concatenate,
+          nn.Dot, nn.Lambda, nn.Identity, nn.Reshape, nn.Permute, nn.RepeatVector,
+          nn.ZeroPadding2D, nn.Cropping2D, nn.UpSampling2D)
 CONV_REQUIRED = {"filters": 2, "kernel_size": 2}
 CONV2 = {"filters": COUNT, "kernel_size": KERNEL2, "strides": STRIDES2, "padding": PADDING,
          "activation": ACTIVATION, "kernel_initializer": INITIALIZER,
@@ -123,10 +137,10 @@ LAYERS: dict[str, Spec] = {
                                "input_dim": Kind((None, 3), (0, 2.5, "a"))}, (2, 3),
                     required={"units": 2}),
     "Activation": _layer(nn.Activation, {"activation": ACTIVATION}, (2, 3),
-                         required={"activation": "relu"}),
+                         required={"activation": "relu"}, scalar_ok=True),
     "Flatten": _layer(nn.Flatten, {}, (2, 3, 2)),
     "Dropout": _layer(nn.Dropout, {"rate": RATE, "seed": SEED}, (2, 3),
-                      required={"rate": 0.5}),
+                      required={"rate": 0.5}, scalar_ok=True),
     "BatchNormalization": _layer(nn.BatchNormalization, {
         "axis": AXIS, "momentum": UNIT, "epsilon": POSITIVE, "gamma_initializer": INITIALIZER,
         "beta_regularizer": REGULARIZER}, (4, 3)),
@@ -179,11 +193,71 @@ LAYERS: dict[str, Spec] = {
         nn.LSTM(2) if layer is RNN_LAYER else layer, **kw),
         {"layer": RNN_LAYER, "merge_mode": MERGE}, ("Bidirectional", "LSTM"), (2, 4, 3),
         rank_strict=True),
+    **{cls.__name__: _layer(cls, {}, (2, 3), many=2, exactly=cls is nn.Subtract)
+       for cls in (nn.Add, nn.Subtract, nn.Multiply, nn.Average, nn.Maximum, nn.Minimum)},
+    "Concatenate": _layer(nn.Concatenate, {"axis": AXIS}, (2, 3), many=2),
+    "Dot": _layer(nn.Dot, {"axes": Kind((1, -1, (1, 1), [1, -1]),
+                                        (1.5, "1", None, True, (1,), (1, 1, 1), (1.0, 1), "ab")),
+                           "normalize": Kind((False, True), ())}, (2, 3), many=2, exactly=True,
+                  required={"axes": 1}),
+    "Lambda": _layer(nn.Lambda, {"function": Kind((tg.tanh, lambda t: t * 2), (None, 3, "a")),
+                                 "output_shape": Kind((None, (3,)), ()),
+                                 "arguments": Kind((None, {}), (3, "a", [1]))}, (2, 3),
+                     required={"function": tg.tanh}, scalar_ok=True),
+    "Identity": _layer(nn.Identity, {}, (2, 3), scalar_ok=True),
+    "Reshape": _layer(nn.Reshape, {"target_shape": Kind(((3, 2), (-1,), [6], (2, -1)), (
+        None, 3, "a", (2.5, 2), (0, 6), (-1, -1), ("a",), (True, 6)))}, (2, 6),
+        rank_strict=True, required={"target_shape": (3, 2)}),
+    "Permute": _layer(nn.Permute, {"dims": Kind(((2, 1), [2, 1]), (
+        None, 3, "a", (1, 1), (0, 1), (1, 3), (1.5, 2), (1.0, 2.0)))}, (2, 3, 4),
+        rank_strict=True, required={"dims": (2, 1)}),
+    "RepeatVector": _layer(nn.RepeatVector, {"n": COUNT}, (2, 3), rank_strict=True,
+                           required={"n": 2}),
+    "ZeroPadding2D": _layer(nn.ZeroPadding2D, {"padding": PAIRS, "data_format": FORMAT},
+                            (2, 5, 5, 3), rank_strict=True),
+    "Cropping2D": _layer(nn.Cropping2D, {"cropping": PAIRS, "data_format": FORMAT},
+                         (2, 5, 5, 3), rank_strict=True),
+    "UpSampling2D": _layer(nn.UpSampling2D, {"size": Kind((2, (1, 2), [2, 2]), (
+        0, -1, 2.5, "a", None, (2,), (2, 2, 2), (2.0, 2))), "data_format": FORMAT,
+        "interpolation": Kind(("nearest",), ("x", None, 3))}, (2, 3, 3, 2), rank_strict=True),
+    "Conv2DTranspose": _layer(nn.Conv2DTranspose, {
+        **{k: v for k, v in CONV2.items() if k != "kernel_size"}, "kernel_size": KERNEL2,
+        "output_padding": Kind((None, 0, (0, 0)), (-1, 2.5, "a", (0,), (0, 0, 0))),
+        "dilation_rate": Kind((1, (1, 1)), (0, -1, 1.5, "a", None)),
+        "bias_regularizer": REGULARIZER}, (2, 4, 4, 3), rank_strict=True,
+        required=CONV_REQUIRED),
+    "InputLayer": Spec(nn.InputLayer, {
+        "shape": Kind(((3,), [3], 3, (None,)), ("a", (2.5,), (-1,), ("a",), True)),
+        "batch_size": Kind((None, 2), (0, -1, 2.5, "a")),
+        "dtype": Kind((None, "float32", "float64", "int64"), ("complex64", object, "nope")),
+        "name": Kind((None, "x"), (3,))}, ("Input",), (2, 3), rank_strict=True,
+        float_out=False, required={"shape": (3,)}),
+    **{cls.__name__: _layer(cls, {**args, "seed": SEED}, (2, 5, 5, 2), required=required)
+       for cls, args, required in (
+           (nn.RandomFlip, {"mode": Kind(("horizontal", "vertical", "horizontal_and_vertical"),
+                                         ("x", None, 3))}, {}),
+           (nn.RandomRotation, {"factor": FACTOR, **AFFINE}, {"factor": 0.1}),
+           (nn.RandomZoom, {"height_factor": BOUNDED_FACTOR,
+                            "width_factor": Kind((None, 0.2, (-0.1, 0.1)), ("a", 1.5, nan)),
+                            **AFFINE}, {"height_factor": 0.2}),
+           (nn.RandomTranslation, {"height_factor": BOUNDED_FACTOR,
+                                   "width_factor": BOUNDED_FACTOR, **AFFINE},
+            {"height_factor": 0.2, "width_factor": 0.2}),
+           (nn.RandomContrast, {"factor": Kind((0.2, 0.0, (0.1, 0.3)), (
+               "a", None, 1.5, nan, (0.1, 0.2, 0.3), (1.5, 0.1))),
+               "value_range": Kind((None, (0, 255), (0.0, 1.0)), (
+                   "a", 3, (1, 0), (0,), (0, nan)))}, {"factor": 0.2}))},
+    "Rescaling": _layer(nn.Rescaling, {"scale": Kind((1 / 255, 2, -1.0), (None, "a", nan, inf)),
+                                       "offset": FINITE}, (2, 3), required={"scale": 0.5},
+                        scalar_ok=True),
+    "Resizing": _layer(nn.Resizing, {"height": COUNT, "width": COUNT, "interpolation": Kind(
+        ("bilinear", "nearest"), ("x", None, 3)), "crop_to_aspect_ratio": Kind((False, True), ())},
+        (2, 5, 5, 2), required={"height": 3, "width": 2}),
 }
 # Names that are not fuzzed as layers, and why.
 NOT_LAYERS = {"Module": "the abstract base", "Layer": "alias of Module", "Model": "alias of Module",
               "Sequential": "a container: its add() is tested in test_nn_module.py",
-              "Input": "a shape placeholder, not a layer"}
+              "Input": "a function returning InputLayer's symbolic tensor (InputLayer is fuzzed)"}
 
 CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 OPT_COMMON = {"learning_rate": LR, "clipnorm": OPT_POSITIVE, "clipvalue": OPT_POSITIVE,
@@ -261,6 +335,15 @@ OTHERS: dict[str, Spec] = {
     "GradientNormLogger": Spec(callbacks.GradientNormLogger, {
         "variables": Kind((None,), ("a", 3))}, ("GradientNormLogger",)),
     "History": Spec(callbacks.History, {}, ("History",)),
+    "TensorBoard": Spec(callbacks.TensorBoard, {
+        "log_dir": Kind(("logs", "runs/a"), ()), "histogram_freq": Kind((0, 1, 2), (
+            -1, 2.5, "a", None)), "write_graph": Kind((True, False), ()),
+        "update_freq": Kind(("epoch", "batch", 10), ("x", 0, -1, 2.5, None))},
+        ("TensorBoard",)),
+    "PruneLowMagnitude": Spec(callbacks.PruneLowMagnitude, {"schedule": Kind((
+        tg.pruning.ConstantSparsity(0.5), tg.pruning.PolynomialDecay(0.0, 0.5, 0, 10),
+        lambda step: (False, 0.0)), (None, 3, "a", 0.5))}, ("PruneLowMagnitude",),
+        required={"schedule": tg.pruning.ConstantSparsity(0.5)}),
     "TerminateOnNaN": Spec(callbacks.TerminateOnNaN, {}, ("TerminateOnNaN",)),
     **{cls.__name__: Spec(cls, {"from_logits": Kind((False, True), ())}, (cls.__name__,))
        for cls in (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,
@@ -268,6 +351,7 @@ OTHERS: dict[str, Spec] = {
     "MeanSquaredError": Spec(losses.MeanSquaredError, {}, ("MeanSquaredError",)),
     "MeanAbsoluteError": Spec(losses.MeanAbsoluteError, {}, ("MeanAbsoluteError",)),
     "Huber": Spec(losses.Huber, {"delta": POSITIVE}, ("Huber",)),
+    "KLDivergence": Spec(losses.KLDivergence, {}, ("KLDivergence",)),
 }
 
 # (y_true, y_pred) pairs for the metric and loss functions.
@@ -293,6 +377,7 @@ FUNCTIONS: dict[str, tuple[Callable, tuple, tuple[str, ...]]] = {
     "losses.mean_absolute_error": (losses.mean_absolute_error, BINARY,
                                    ("mean_absolute_error", "mae")),
     "losses.huber": (losses.huber, BINARY, ("huber",)),
+    "losses.kl_divergence": (losses.kl_divergence, ONE_HOT, ("kl_divergence",)),
     "losses.binary_crossentropy": (losses.binary_crossentropy, BINARY, ("binary_crossentropy",)),
     "losses.categorical_crossentropy": (losses.categorical_crossentropy, ONE_HOT,
                                         ("categorical_crossentropy",)),
@@ -365,14 +450,37 @@ def _show(kwargs: dict) -> str:
     return ", ".join(f"{k}={v!r:.40}" for k, v in kwargs.items())
 
 
-def _good_input(spec: Spec, dtype: Any = np.float32) -> np.ndarray:
+def _good_input(spec: Spec, dtype: Any = np.float32) -> Any:
     if spec.ids:
         return np.arange(int(np.prod(spec.sample))).reshape(spec.sample) % 3
+    if spec.many:
+        rng = np.random.default_rng(0)
+        return [rng.normal(size=spec.sample).astype(dtype) for _ in range(spec.many)]
     return np.random.default_rng(0).normal(size=spec.sample).astype(dtype)
+
+
+def merge_inputs(spec: Spec) -> list[tuple[Any, bool, str]]:
+    """(inputs, valid, label) for a layer that takes a list of tensors."""
+    a, b = _good_input(spec)[:2]
+    other = np.zeros((3, *spec.sample[1:]), np.float32)  # another batch size: no shape matches
+    return [
+        ([a, b], True, "two float32"), ((a, b), True, "a tuple"),
+        ([a.astype(np.float64), b.astype(np.float64)], True, "two float64"),
+        ([tg.tensor(a), tg.tensor(b)], True, "two Tensors"), ([a, tg.tensor(b)], True, "mixed"),
+        ([np.round(a * 3).astype(np.int64), np.round(b * 3).astype(np.int64)], True, "two int"),
+        ([a, b, a], not spec.exactly, "three"),
+        (a, False, "one array, not a list"), ([a], False, "a list of one"), ([], False, "[]"),
+        ("abc", False, "str"), (None, False, "None"), ({}, False, "dict"),
+        ([a, None], False, "a None in the list"), ([a, "abc"], False, "a str in the list"),
+        ([a, b.astype(np.complex64)], False, "a complex input"),
+        ([a, other], False, "mismatched shapes"),
+    ]
 
 
 def layer_inputs(spec: Spec) -> list[tuple[Any, bool, str]]:
     """(input, valid, label) for calling a built layer."""
+    if spec.many:
+        return merge_inputs(spec)
     good = _good_input(spec)
     cases: list[tuple[Any, bool, str]] = [
         (good, True, "float32"), (good.astype(np.float64), True, "float64"),
@@ -390,7 +498,7 @@ def layer_inputs(spec: Spec) -> list[tuple[Any, bool, str]]:
         cases += [(3.0, False, "scalar"), (np.zeros(spec.sample[:-1], np.float32), False,
                                            "rank - 1"),
                   (np.zeros((*spec.sample, 2), np.float32), False, "rank + 1")]
-    elif not spec.ids and spec.make is not nn.Activation and spec.make is not nn.Dropout:
+    elif not spec.ids and not spec.scalar_ok:
         cases.append((3.0, False, "scalar"))
     return cases
 

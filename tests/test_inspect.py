@@ -43,6 +43,25 @@ LAYER_CASES = [
     ("RandomContrast", lambda: nn.RandomContrast(0.5, seed=1), (2, 4, 4, 2), True),
     ("Rescaling", lambda: nn.Rescaling(0.5, offset=-1.0), (2, 3), False),
     ("Resizing", lambda: nn.Resizing(7, 3), (2, 4, 5, 1), False),
+    *[(cls.__name__, lambda cls=cls: _Halves(cls()), (2, 6), False)
+      for cls in (nn.Add, nn.Subtract, nn.Multiply, nn.Average, nn.Maximum, nn.Minimum)],
+    ("Concatenate", lambda: _Halves(nn.Concatenate(axis=1)), (2, 4, 2), False),
+    ("Dot", lambda: _Halves(nn.Dot(axes=1)), (2, 6), False),
+    ("Dot", lambda: _Halves(nn.Dot(axes=(1, 2), normalize=True)), (2, 2, 4), False),
+    ("Lambda", lambda: nn.Lambda(lambda t, k: tg.tanh(t) * k, arguments={"k": 3.0}), (2, 3),
+     False),
+    ("Identity", lambda: nn.Identity(), (2, 3), False),
+    ("InputLayer", lambda: nn.InputLayer(shape=(None, 3)), (2, 4, 3), False),
+    ("Reshape", lambda: nn.Reshape((3, -1)), (2, 6), False),
+    ("Permute", lambda: nn.Permute((2, 1)), (2, 3, 4), False),
+    ("RepeatVector", lambda: nn.RepeatVector(3), (2, 4), False),
+    ("ZeroPadding2D", lambda: nn.ZeroPadding2D(((1, 0), (2, 1))), (2, 3, 3, 2), False),
+    ("Cropping2D", lambda: nn.Cropping2D(((1, 0), (0, 2))), (2, 4, 5, 2), False),
+    ("UpSampling2D", lambda: nn.UpSampling2D((2, 3)), (2, 2, 3, 2), False),
+    ("Conv2DTranspose", lambda: nn.Conv2DTranspose(3, 3, strides=2, padding="same",
+                                                   activation="tanh"), (2, 3, 3, 2), False),
+    ("Conv2DTranspose", lambda: nn.Conv2DTranspose(2, (2, 3), strides=(2, 1)), (2, 3, 3, 2),
+     False),
     ("Sequential", lambda: nn.Sequential([nn.Conv2D(2, 3, padding="same"),
                                           _bn_with_statistics(), nn.Activation("relu"),
                                           nn.Dropout(0.3), nn.MaxPooling2D(2), nn.Flatten(),
@@ -51,6 +70,19 @@ LAYER_CASES = [
 # Layers whose input is not differentiable, with the reason (the gradient does not exist).
 NOT_ON_THE_INPUT = {"Embedding": "its input is integer token ids"}
 NOT_LAYERS = {"Module", "Layer", "Model"}  # base classes, not layers to test
+
+
+class _Halves(nn.Module):
+    """Split the input in two along its last axis and give the halves to a merge layer, so a
+    merge layer's gradient on both of its inputs is checked as one input gradient."""
+
+    def __init__(self, merge):
+        super().__init__()
+        self.merge = merge
+
+    def call(self, x, training=False):
+        k = x.shape[-1] // 2
+        return self.merge([x[..., :k], x[..., k:]])
 
 
 def _bn_with_statistics():

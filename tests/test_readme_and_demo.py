@@ -11,13 +11,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_readme_example_runs_as_written(capsys):
+def test_readme_example_runs_as_written(capsys, tmp_path, monkeypatch):
+    """The ten lines, then the drawing block after them, run as written in one namespace."""
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"## Ten lines\n\n```python\n(.*?)```", text, re.S).group(1)
+    block, drawing = re.search(r"## Ten lines\n\n```python\n(.*?)```.*?```python\n(.*?)```",
+                               text, re.S).groups()
     assert len([line for line in block.splitlines() if line.strip()]) <= 10
-    exec(compile(block, "README.md", "exec"), {})
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
     printed = capsys.readouterr().out.strip()
     np.testing.assert_allclose(np.array(printed.strip("[]").split(), float), [1.0, 2.0])
+    monkeypatch.chdir(tmp_path)
+    exec(compile(drawing, "README.md", "exec"), namespace)
+    assert (tmp_path / "step.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
 def test_readme_shows_both_setup_commands_first():

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad import random as _random
 from tapegrad.nn.module import Module
-from tapegrad.tensor import Tensor, as_tensor
+from tapegrad.tensor import Tensor
 
 __all__ = ["RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
            "Rescaling", "Resizing"]
@@ -40,7 +40,7 @@ INTERPOLATIONS = ("bilinear", "nearest")
 
 def _images(layer: Module, inputs: Any) -> tuple[Tensor, bool]:
     """The inputs as a float (batch, h, w, c) Tensor, and whether a batch axis was added."""
-    x = as_tensor(inputs)
+    x = _args.layer_input(inputs)
     if x.ndim not in (3, 4):
         raise ValueError(f"{layer.name}: {type(layer).__name__} expects images of shape "
                          f"(batch, height, width, channels) or (height, width, channels), got "
@@ -57,14 +57,17 @@ def _unbatch(x: Tensor, added: bool) -> Tensor:
 def _factor_range(factor: Any, who: str, what: str, bound: float | None = None
                   ) -> tuple[float, float]:
     """A float f means (-f, f); a pair (lower, upper) is taken as given."""
-    if isinstance(factor, (int, float, np.number)):
-        lo, hi = -abs(float(factor)), abs(float(factor))
-    else:
-        try:
-            lo, hi = (float(f) for f in factor)
-        except (TypeError, ValueError) as e:
+    if isinstance(factor, (list, tuple)):
+        if len(factor) != 2:
             raise ValueError(f"{who}: {what} must be a float or a (lower, upper) pair, got "
-                             f"{factor!r}") from e
+                             f"{factor!r}")
+        lo, hi = (_args.number(f, who, what) for f in factor)
+    elif isinstance(factor, (str, bytes)) or factor is None:
+        raise ValueError(f"{who}: {what} must be a float or a (lower, upper) pair, got "
+                         f"{factor!r}")
+    else:
+        f = abs(_args.number(factor, who, what))
+        lo, hi = -f, f
     if lo > hi:
         raise ValueError(f"{who}: {what} has lower bound {lo} above upper bound {hi}")
     if bound is not None and (lo < -bound or hi > bound):
@@ -73,7 +76,7 @@ def _factor_range(factor: Any, who: str, what: str, bound: float | None = None
 
 
 def _check_choice(value: str, choices: tuple[str, ...], who: str, what: str) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{who}: {what} must be one of {choices}, got {value!r}")
     return value
 
@@ -133,17 +136,16 @@ class _RandomLayer(Module):
 
     def __init__(self, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        self.seed = None if seed is None else _args.count(seed, type(self).__name__, "seed",
+                                                          minimum=0)
+        self._rng = None if seed is None else np.random.default_rng(self.seed)
 
     def _generator(self) -> np.random.Generator:
         return self._rng if self._rng is not None else _random.generator()
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        if not training:
-            return inputs
-        x, added = _images(self, inputs)
-        return _unbatch(self._augment(x), added)
+        x, added = _images(self, inputs)  # checked (and made float) at inference too, as Keras
+        return _unbatch(self._augment(x), added) if training else _unbatch(x, added)
 
     def _augment(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -158,7 +160,7 @@ class _RandomAffine(_RandomLayer):
         who = type(self).__name__
         self.fill_mode = _check_choice(fill_mode, FILL_MODES, who, "fill_mode")
         self.interpolation = _check_choice(interpolation, INTERPOLATIONS, who, "interpolation")
-        self.fill_value = float(fill_value)
+        self.fill_value = _args.number(fill_value, who, "fill_value")
 
     def _augment(self, x: Tensor) -> Tensor:
         b, h, w, _ = x.shape
@@ -301,15 +303,24 @@ class RandomContrast(_RandomLayer):
                  seed: int | None = None, **kwargs: Any):
         super().__init__(seed=seed, **kwargs)
         self.factor = factor
-        if isinstance(factor, (int, float, np.number)):
-            lo, hi = abs(float(factor)), abs(float(factor))
-        else:
+        if isinstance(factor, (list, tuple)):
             lo, hi = _factor_range(factor, "RandomContrast", "factor")
+        else:
+            lo = hi = abs(_args.number(factor, "RandomContrast", "factor"))
         if lo > 1.0:
             raise ValueError(f"RandomContrast: the lower factor must be in [0, 1] (the contrast "
                              f"is scaled by at least 1 - lower), got {factor!r}")
         self._range = (1.0 - lo, 1.0 + hi)
-        self.value_range = None if value_range is None else tuple(float(v) for v in value_range)
+        if value_range is not None:
+            if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+                raise TypeError(f"RandomContrast: value_range must be None or a (low, high) "
+                                f"pair, got {value_range!r}")
+            value_range = tuple(_args.number(v, "RandomContrast", "value_range")
+                                for v in value_range)
+            if value_range[0] >= value_range[1]:
+                raise ValueError(f"RandomContrast: value_range must have low < high, got "
+                                 f"{value_range}")
+        self.value_range = value_range
 
     def _augment(self, x: Tensor) -> Tensor:
         c = self._generator().uniform(*self._range, x.shape[0]).reshape(-1, 1, 1, 1)
@@ -329,10 +340,11 @@ class Rescaling(Module):
 
     def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
-        self.scale, self.offset = float(scale), float(offset)
+        self.scale = _args.number(scale, "Rescaling", "scale")
+        self.offset = _args.number(offset, "Rescaling", "offset")
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         if x.dtype.kind != "f":
             x = ops.astype(x, self.dtype)
         y = x * self.scale
@@ -356,10 +368,12 @@ class Resizing(Module):
     def __init__(self, height: int, width: int, interpolation: str = "bilinear",
                  crop_to_aspect_ratio: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        if int(height) < 1 or int(width) < 1:
+        sizes = (height, width)
+        if all(isinstance(v, (int, np.integer)) for v in sizes) and min(sizes) < 1:
             raise ValueError(f"Resizing: height and width must be positive, got {height}, "
                              f"{width}")
-        self.height, self.width = int(height), int(width)
+        self.height = _args.count(height, "Resizing", "height")
+        self.width = _args.count(width, "Resizing", "width")
         self.interpolation = _check_choice(interpolation, INTERPOLATIONS, "Resizing",
                                            "interpolation")
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.nn import activations as _activations
 from tapegrad.nn._utils import check_data_format, check_rank, int_tuple, run_op
 from tapegrad.nn.module import Module
@@ -45,13 +45,11 @@ class Conv2DTranspose(Module):
         super().__init__(**kwargs)
         who = "Conv2DTranspose"
         check_data_format(data_format, who)
-        if int(filters) < 1:
-            raise ValueError(f"{who}: filters must be a positive integer, got {filters!r}")
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ValueError(f"{who}: padding must be 'valid' or 'same', got {padding!r}")
         if int_tuple(dilation_rate, 2, who, "dilation_rate") != (1, 1):
             raise ValueError(f"{who}: only dilation_rate=1 is supported, got {dilation_rate!r}")
-        self.filters = int(filters)
+        self.filters = _args.count(filters, who, "filters")
         self.kernel_size = int_tuple(kernel_size, 2, who, "kernel_size")
         self.strides = int_tuple(strides, 2, who, "strides")
         self.padding = padding.lower()
@@ -61,8 +59,12 @@ class Conv2DTranspose(Module):
                 p >= s for p, s in zip(self.output_padding, self.strides)):
             raise ValueError(f"{who}: output_padding {self.output_padding} must be smaller "
                              f"than strides {self.strides}")
-        self.activation = _activations.get(activation)
+        self.activation = _args.resolved(_activations.get, activation, who, "activation")
         self.use_bias = bool(use_bias)
+        _args.weight_args(self, kernel_initializer=kernel_initializer,
+                          bias_initializer=bias_initializer,
+                          kernel_regularizer=kernel_regularizer,
+                          bias_regularizer=bias_regularizer)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
 
@@ -74,6 +76,7 @@ class Conv2DTranspose(Module):
                                      self.bias_regularizer) if self.use_bias else None)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
+        inputs = _args.layer_input(inputs)
         check_rank(self, inputs.shape, 4, "(batch, h, w, channels)")
         n, h, w, c = inputs.shape
         kh, kw = self.kernel_size

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.nn.model import Model
 from tapegrad.nn.module import Module, unique_name
 from tapegrad.nn.symbolic import KerasTensor, Node, flatten, map_structure
@@ -49,14 +49,23 @@ class InputLayer(Module):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("Input: give shape=(...) (without the batch dimension)")
-            if isinstance(shape, (int, np.integer)):
+            if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
                 shape = (shape,)
+            if not isinstance(shape, (list, tuple)):
+                raise TypeError(f"Input: shape must be a tuple of ints or None (without the "
+                                f"batch dimension), got {shape!r}")
+            if batch_size is not None:
+                batch_size = _args.count(batch_size, "Input", "batch_size")
             batch_shape = (batch_size, *shape)
+        if not isinstance(batch_shape, (list, tuple)) or any(
+                s is not None and (isinstance(s, (bool, np.bool_))
+                                   or not isinstance(s, (int, np.integer))) for s in batch_shape):
+            raise TypeError(f"Input: the shape must hold ints >= 0 or None, got {batch_shape!r}")
         batch_shape = tuple(None if s is None else int(s) for s in batch_shape)
         if any(s is not None and s < 0 for s in batch_shape):
             raise ValueError(f"Input: dimensions must be >= 0 or None, got {batch_shape}")
         self.batch_shape = batch_shape
-        self.input_dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        self.input_dtype = _input_dtype(dtype) if dtype is not None else get_default_dtype()
         tensor = KerasTensor(batch_shape, self.input_dtype, self.name)
         node = Node(self, (), {}, tensor, None)
         tensor.node = node
@@ -68,7 +77,24 @@ class InputLayer(Module):
                 "name": self.name}
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        return inputs
+        x = _args.layer_input(inputs)
+        if len(x.shape) != len(self.batch_shape) or any(
+                s is not None and s != n for s, n in zip(self.batch_shape, x.shape)):
+            raise ValueError(f"expects inputs of shape {self.batch_shape} (None: any size), "
+                             f"got shape {tuple(x.shape)}")
+        return x
+
+
+def _input_dtype(dtype: Any) -> np.dtype:
+    """A real (float, int or bool) dtype for an Input; complex, object and unknown refuse."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"Input: dtype must be a NumPy dtype such as 'float32' or 'int64', "
+                        f"got {dtype!r} ({e})") from e
+    if dt.kind not in "fiub":
+        raise TypeError(f"Input: dtype must be a float, int or bool dtype, got {dt}")
+    return dt
 
 
 def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = None,

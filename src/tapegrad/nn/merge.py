@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tapegrad import ops
+import numpy as np
+
+from tapegrad import _args, ops
 from tapegrad.nn.module import Module
-from tapegrad.tensor import Tensor, as_tensor
+from tapegrad.tensor import Tensor
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"]
 
@@ -34,7 +36,7 @@ class _Merge(Module):
             raise ValueError(f"{who} takes exactly {self.exactly} inputs, got {len(inputs)}")
         if len(inputs) < 2:
             raise ValueError(f"{who} takes at least 2 inputs, got {len(inputs)}")
-        return [as_tensor(x) for x in inputs]
+        return [_args.layer_input(x) for x in inputs]
 
     def _check_elementwise(self, inputs: Any) -> list[Any]:
         xs = self._check(inputs)
@@ -152,7 +154,7 @@ class Concatenate(_Merge):
 
     def __init__(self, axis: int = -1, **kwargs: Any):
         super().__init__(**kwargs)
-        self.axis = int(axis)
+        self.axis = _axis(axis, "Concatenate", "axis")
 
     def call(self, inputs: Any) -> Tensor:
         xs = self._check(inputs)
@@ -184,13 +186,19 @@ class Dot(_Merge):
 
     def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        self.axes = axes if isinstance(axes, int) else tuple(int(a) for a in axes)
-        if not isinstance(self.axes, int) and len(self.axes) != 2:
-            raise ValueError(f"Dot: axes must be an int or a pair of ints, got {axes!r}")
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2:
+                raise ValueError(f"Dot: axes must be an int or a pair of ints, got {axes!r}")
+            self.axes = tuple(_axis(a, "Dot", "axes") for a in axes)
+        else:
+            self.axes = _axis(axes, "Dot", "axes")
         self.normalize = bool(normalize)
 
     def call(self, inputs: Any) -> Tensor:
         x, y = self._check(inputs)
+        if x.shape[:1] != y.shape[:1]:
+            raise ValueError(f"Dot needs inputs with the same batch size, got shapes "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
         axes = (self.axes, self.axes) if isinstance(self.axes, int) else self.axes
         ax = []
         for t, a in zip((x, y), axes):
@@ -212,6 +220,13 @@ class Dot(_Merge):
         out = [c for c in xs if c != xs[ax[0]]] + [c for c in ys[1:] if c != xs[ax[0]]]
         z = ops.einsum(f"{''.join(xs)},{''.join(ys)}->{''.join(out)}", x, y)
         return ops.reshape(z, (z.shape[0], 1)) if len(z.shape) == 1 else z
+
+
+def _axis(value: Any, who: str, what: str) -> int:
+    """An int axis; bools, floats (even 1.0), strings and None refuse."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: {what} must be an int axis, got {value!r}")
+    return int(value)
 
 
 def _l2_normalize(x: Any, axis: int) -> Tensor:

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.nn._utils import check_data_format, check_rank, int_tuple
 from tapegrad.nn.module import Module
-from tapegrad.tensor import Tensor, as_tensor
+from tapegrad.tensor import Tensor
 
 __all__ = ["Lambda", "Reshape", "Permute", "RepeatVector", "ZeroPadding2D", "Cropping2D",
            "UpSampling2D", "Identity"]
@@ -37,16 +37,22 @@ class Lambda(Module):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda: function must be callable, got {function!r}")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise TypeError(f"Lambda: arguments must be a dict of keyword arguments for the "
+                            f"function, or None; got {arguments!r}")
         self.function = function
         self.output_shape = output_shape
         self.arguments = dict(arguments or {})
 
     def call(self, inputs: Any, training: bool = False) -> Any:
+        if not isinstance(inputs, (list, tuple, dict)):  # structures go to the function as is
+            inputs = _args.layer_input(inputs)
         return self.function(inputs, **self.arguments)
 
 
 class Identity(Module):
-    """Return the input unchanged (a placeholder layer, as in Keras).
+    """Return the input unchanged (a placeholder layer, as in Keras); a list or tuple of
+    tensors passes through as it is, anything else must be numeric array data.
 
     >>> import tapegrad as tg
     >>> tg.nn.Identity()(tg.tensor([1.0])).numpy()
@@ -54,7 +60,7 @@ class Identity(Module):
     """
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        return inputs
+        return inputs if isinstance(inputs, (list, tuple)) else _args.layer_input(inputs)
 
 
 class Reshape(Module):
@@ -67,14 +73,21 @@ class Reshape(Module):
 
     def __init__(self, target_shape: Sequence[int], **kwargs: Any):
         super().__init__(**kwargs)
+        message = (f"Reshape: target_shape must be a tuple of positive ints with at most one "
+                   f"-1 (batch excluded), got {target_shape!r}")
+        if not isinstance(target_shape, (list, tuple)) or any(
+                isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer))
+                for s in target_shape):
+            raise TypeError(message)
         self.target_shape = tuple(int(s) for s in target_shape)
         if sum(s == -1 for s in self.target_shape) > 1 or any(
                 s < 1 and s != -1 for s in self.target_shape):
-            raise ValueError(f"Reshape: target_shape must hold positive sizes and at most one "
-                             f"-1, got {target_shape!r}")
+            raise ValueError(message)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
+        if x.ndim < 1:
+            raise ValueError(f"Reshape needs a batch of samples, got a scalar {x!r:.40}")
         size = int(np.prod(x.shape[1:], dtype=np.int64))
         known = int(np.prod([s for s in self.target_shape if s != -1], dtype=np.int64))
         if (-1 in self.target_shape and (known == 0 or size % known)) or (
@@ -94,13 +107,18 @@ class Permute(Module):
 
     def __init__(self, dims: Sequence[int], **kwargs: Any):
         super().__init__(**kwargs)
+        if not isinstance(dims, (list, tuple)) or any(
+                isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                for d in dims):
+            raise TypeError(f"Permute: dims must be a tuple of ints (a permutation of 1..n), "
+                            f"got {dims!r}")
         self.dims = tuple(int(d) for d in dims)
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
             raise ValueError(f"Permute: dims must be a permutation of 1..{len(self.dims)} "
                              f"(axis 0 is the batch), got {dims!r}")
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         check_rank(self, x.shape, len(self.dims) + 1, f"(batch + {len(self.dims)} axes)")
         return ops.transpose(x, (0, *self.dims))
 
@@ -115,12 +133,10 @@ class RepeatVector(Module):
 
     def __init__(self, n: int, **kwargs: Any):
         super().__init__(**kwargs)
-        if int(n) < 1:
-            raise ValueError(f"RepeatVector: n must be a positive integer, got {n!r}")
-        self.n = int(n)
+        self.n = _args.count(n, "RepeatVector", "n")
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         check_rank(self, x.shape, 2, "(batch, features)")
         b, f = x.shape
         return ops.broadcast_to(ops.expand_dims(x, 1), (b, self.n, f))
@@ -128,20 +144,12 @@ class RepeatVector(Module):
 
 def _pairs(v: Any, who: str, what: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """int, (sym_h, sym_w) or ((top, bottom), (left, right)) as two (before, after) pairs."""
-    if isinstance(v, (int, np.integer)):
-        v = (v, v)
-    v = tuple(v)
-    if len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
-        v = ((v[0], v[0]), (v[1], v[1]))
-    try:
-        (t, b), (left, r) = v
-        out = ((int(t), int(b)), (int(left), int(r)))
-    except (TypeError, ValueError):
-        out = None
-    if out is None or min(out[0] + out[1]) < 0:
-        raise ValueError(f"{who}: {what} must be an int, a pair of ints or ((top, bottom), "
-                         f"(left, right)) of non-negative ints, got {v!r}")
-    return out
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(
+            isinstance(a, (list, tuple)) for a in v):
+        return (int_tuple(v[0], 2, who, f"{what}[0]", minimum=0),  # type: ignore[return-value]
+                int_tuple(v[1], 2, who, f"{what}[1]", minimum=0))
+    h, w = int_tuple(v, 2, who, what, minimum=0)
+    return (h, h), (w, w)
 
 
 class ZeroPadding2D(Module):
@@ -158,7 +166,7 @@ class ZeroPadding2D(Module):
         self.padding = _pairs(padding, "ZeroPadding2D", "padding")
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         check_rank(self, x.shape, 4, "(batch, h, w, channels)")
         return ops.pad(x, ((0, 0), *self.padding, (0, 0)))
 
@@ -178,7 +186,7 @@ class Cropping2D(Module):
         self.cropping = _pairs(cropping, "Cropping2D", "cropping")
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         check_rank(self, x.shape, 4, "(batch, h, w, channels)")
         (t, b), (left, r) = self.cropping
         h, w = x.shape[1:3]
@@ -210,6 +218,6 @@ class UpSampling2D(Module):
         self.interpolation = interpolation
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         check_rank(self, x.shape, 4, "(batch, h, w, channels)")
         return ops.repeat(ops.repeat(x, self.size[0], axis=1), self.size[1], axis=2)
