@@ -54,11 +54,11 @@ def test_reduce_lr_on_plateau_in_fit_logs_the_rate_and_warns_on_a_missing_metric
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    ({"factor": 1.0}, ValueError, r"factor must be in \(0.0, 1.0\)"),
-    ({"factor": "a"}, TypeError, "factor must be a number"),
-    ({"patience": -1}, ValueError, "patience must be an int >= 0"),
+    ({"factor": 1.0}, ValueError, r"factor must be in \(0, 1\)"),
+    ({"factor": "a"}, TypeError, r"factor must be in \(0, 1\), got 'a' \(str\)"),
+    ({"patience": -1}, ValueError, "patience must be an integer >= 0"),
     ({"mode": "up"}, ValueError, "mode must be"),
-    ({"min_lr": -1.0}, ValueError, "min_lr must be in"),
+    ({"min_lr": -1.0}, ValueError, "min_lr must be a finite number >= 0"),
     ({"monitor": 3}, TypeError, "monitor must be"),
 ])
 def test_reduce_lr_on_plateau_bad_arguments(kwargs, exc, match):

@@ -79,6 +79,9 @@ SEPARATOR = Kind((",", ";"), ("", None, 3, ",,"))
 SCHEDULE = Kind((lambda epoch, lr: lr,), (None, 3, "a"))
 MERGE = Kind(("concat", "sum", "mul", "ave", None), ("x", 3))
 RNN_LAYER = Kind((), (None, "a", 3))  # Bidirectional's layer: the good one is made per call
+# TimeDistributed's layer: the good one (a fresh Dense) is made per call; a class is refused too
+WRAPPED = Kind((), (None, "a", 3, tg.nn.Dense))
+HOOK = Kind((None, lambda *args: None), (3, "a", [len]))  # a LambdaCallback function
 DISTRIBUTION = Kind(("truncated_normal", "uniform", "untruncated_normal"), ("x", None, 3))
 FAN = Kind(("fan_in", "fan_out", "fan_avg"), ("x", None, 3))
 PAIRS = Kind((1, 0, (1, 2), [0, 1], ((1, 0), (2, 1))), (
@@ -120,7 +123,7 @@ nn = tg.nn
 # layers that only move, pick or combine values: integer inputs may stay integers
 MOVERS = (nn.Add, nn.Subtract, nn.Multiply, nn.Average, nn.Maximum, nn.Minimum, nn.Concatenate,
           nn.Dot, nn.Lambda, nn.Identity, nn.Reshape, nn.Permute, nn.RepeatVector,
-          nn.ZeroPadding2D, nn.Cropping2D, nn.UpSampling2D)
+          nn.ZeroPadding2D, nn.Cropping2D, nn.UpSampling2D, nn.Masking)
 CONV_REQUIRED = {"filters": 2, "kernel_size": 2}
 CONV2 = {"filters": COUNT, "kernel_size": KERNEL2, "strides": STRIDES2, "padding": PADDING,
          "activation": ACTIVATION, "kernel_initializer": INITIALIZER,
@@ -192,6 +195,13 @@ LAYERS: dict[str, Spec] = {
     "Bidirectional": Spec(lambda layer=RNN_LAYER, **kw: nn.Bidirectional(
         nn.LSTM(2) if layer is RNN_LAYER else layer, **kw),
         {"layer": RNN_LAYER, "merge_mode": MERGE}, ("Bidirectional", "LSTM"), (2, 4, 3),
+        rank_strict=True),
+    # Keras compares with any number (inf too; NaN equals nothing, so it is left out)
+    "Masking": _layer(nn.Masking, {"mask_value": Kind((0.0, -1, np.float32(0.5), inf), (
+        None, "a", True, [0.0]))}, (2, 3, 4)),
+    "TimeDistributed": Spec(lambda layer=WRAPPED, **kw: nn.TimeDistributed(
+        nn.Dense(2) if layer is WRAPPED else layer, **kw),
+        {"layer": WRAPPED, "dtype": DTYPE}, ("TimeDistributed", "Dense"), (2, 3, 4),
         rank_strict=True),
     **{cls.__name__: _layer(cls, {}, (2, 3), many=2, exactly=cls is nn.Subtract)
        for cls in (nn.Add, nn.Subtract, nn.Multiply, nn.Average, nn.Maximum, nn.Minimum)},
@@ -345,6 +355,18 @@ OTHERS: dict[str, Spec] = {
         lambda step: (False, 0.0)), (None, 3, "a", 0.5))}, ("PruneLowMagnitude",),
         required={"schedule": tg.pruning.ConstantSparsity(0.5)}),
     "TerminateOnNaN": Spec(callbacks.TerminateOnNaN, {}, ("TerminateOnNaN",)),
+    "ReduceLROnPlateau": Spec(callbacks.ReduceLROnPlateau, {
+        "monitor": MONITOR, "mode": MODE, "patience": PATIENCE, "cooldown": PATIENCE,
+        "factor": Kind((0.1, 0.5, np.float32(0.5)), (1.0, 1.5, 0.0, -0.1, nan, inf, None, "a")),
+        "min_delta": FINITE, "min_lr": NONNEG,
+        "verbose": Kind((0, 1, True), (-1, 2.5, "a", None))}, ("ReduceLROnPlateau",)),
+    "LambdaCallback": Spec(callbacks.LambdaCallback, {
+        h: HOOK for h in ("on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end",
+                          "on_train_begin", "on_train_end", "on_train_batch_begin",
+                          "on_train_batch_end")}, ("LambdaCallback",),
+        # on_batch_begin and its Keras 3 name on_train_batch_begin together are ambiguous
+        combo_ok=lambda kw: all(kw.get(a) is None or kw.get(f"on_train_{a[3:]}") is None
+                                for a in ("on_batch_begin", "on_batch_end"))),
     **{cls.__name__: Spec(cls, {"from_logits": Kind((False, True), ())}, (cls.__name__,))
        for cls in (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,
                    losses.SparseCategoricalCrossentropy)},

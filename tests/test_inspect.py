@@ -35,6 +35,10 @@ LAYER_CASES = [
     ("GRU", lambda: nn.GRU(3, return_sequences=True), (2, 4, 2), False),
     ("LSTM", lambda: nn.LSTM(3), (2, 4, 2), False),
     ("Bidirectional", lambda: nn.Bidirectional(nn.LSTM(2)), (2, 4, 2), False),
+    ("Masking", lambda: nn.Masking(0.0), (2, 3, 4), False),  # random steps: none is all 0
+    ("Masking", lambda: nn.Sequential([nn.Masking(0.0), nn.GRU(3)]), (2, 3, 4), False),
+    ("TimeDistributed", lambda: nn.TimeDistributed(nn.Dense(2, activation="tanh")), (2, 3, 4),
+     False),
     ("RandomFlip", lambda: nn.RandomFlip(seed=1), (3, 4, 4, 1), True),
     ("RandomRotation", lambda: nn.RandomRotation(0.2, seed=1), (2, 5, 5, 2), True),
     ("RandomZoom", lambda: nn.RandomZoom(0.3, seed=1), (2, 5, 5, 1), True),
@@ -306,3 +310,23 @@ def test_fgsm_at_epsilon_0_1_lowers_accuracy(seed):
     attacked = acc(fgsm(model, x, y, 0.1))
     assert clean >= 0.93 and noisy >= clean - 0.06, (clean, noisy)
     assert attacked <= 0.6 and attacked <= clean - 0.35, (clean, attacked)
+
+
+def test_masked_steps_get_no_input_gradient():
+    """A step that Masking masks (all features == mask_value) is skipped by the GRU after it, so
+    the loss does not depend on it: its input gradient is 0, and the others match an unmasked
+    run on the input without that step."""
+    x = np.random.default_rng(1).normal(size=(2, 4, 3))
+    x[:, 3] = 0.0  # the last step is padding
+    model = nn.Sequential([nn.Masking(0.0), nn.GRU(2)])
+    xt = tg.constant(x)
+    with tg.GradientTape() as tape:
+        tape.watch(xt)
+        y = tg.sum(model(xt) ** 2)
+    g = tape.gradient(y, xt).numpy()
+    assert np.all(g[:, 3] == 0) and np.abs(g[:, :3]).sum() > 0
+    short = tg.constant(x[:, :3])
+    with tg.GradientTape() as tape:
+        tape.watch(short)
+        y2 = tg.sum(model(short) ** 2)
+    np.testing.assert_allclose(g[:, :3], tape.gradient(y2, short).numpy(), rtol=1e-10)

@@ -318,7 +318,7 @@ def test_gradient_matches_numerical(name):
 NOT_DIFFERENTIABLE = {
     "ceil", "equal", "floor", "greater", "greater_equal", "isfinite", "isnan", "less",
     "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor", "not_equal", "round",
-    "argmax", "argmin", "conv_output_length",
+    "argmax", "argmin", "conv_output_length", "floor_divide",
 }
 
 

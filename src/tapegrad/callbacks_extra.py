@@ -8,24 +8,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from tapegrad._args import count, number
 from tapegrad.callbacks import Callback
 
 __all__ = ["LambdaCallback", "ReduceLROnPlateau"]
 
 Logs = dict[str, float]
-
-
-def _number(value: Any, what: str, who: str, low: float, high: float = math.inf,
-            low_open: bool = False, high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{who}: {what} must be a number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    bad_low = v <= low if low_open else v < low
-    bad_high = v >= high if high_open else v > high
-    if math.isnan(v) or bad_low or bad_high:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{who}: {what} must be in {lo}{low}, {high}{hi}, got {value!r}")
-    return v
 
 
 class ReduceLROnPlateau(Callback):
@@ -51,16 +39,19 @@ class ReduceLROnPlateau(Callback):
         who = "ReduceLROnPlateau"
         if not isinstance(monitor, str):
             raise TypeError(f"{who}: monitor must be a log name (str), got {monitor!r}")
-        self.factor = _number(factor, "factor", who, 0.0, 1.0, low_open=True, high_open=True)
-        for what, v in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{who}: {what} must be an int >= 0, got {v!r}")
-        if mode not in ("auto", "min", "max"):
+        # Keras refuses factor >= 1 (it would never reduce); 0 or less would zero the rate.
+        self.factor = number(factor, who, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        patience = count(patience, who, "patience", minimum=0)
+        cooldown = count(cooldown, who, "cooldown", minimum=0)
+        # verbose=True is common Keras usage; other values must be a count (0, 1, ...)
+        verbose = int(verbose) if isinstance(verbose, bool) else count(verbose, who, "verbose",
+                                                                       minimum=0)
+        if not isinstance(mode, str) or mode not in ("auto", "min", "max"):
             raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor, self.patience, self.cooldown, self.verbose = monitor, patience, cooldown, \
             verbose
-        self.min_delta = abs(_number(min_delta, "min_delta", who, -math.inf))
-        self.min_lr = _number(min_lr, "min_lr", who, 0.0)
+        self.min_delta = abs(number(min_delta, who, "min_delta"))
+        self.min_lr = number(min_lr, who, "min_lr", 0.0)
         self.mode = ("max" if "acc" in monitor or monitor.endswith("auc") else "min") \
             if mode == "auto" else mode
         self.on_train_begin()

@@ -104,7 +104,9 @@ def _to_array(data: Any, dtype: Any = None, where: str = "tensor") -> np.ndarray
             raise TypeError(f"{where}: cannot make a tensor from a string ({data!r:.40})")
         try:
             arr = np.asarray(data)
-        except (ValueError, TypeError, OverflowError) as e:
+        except TypeError as e:  # an object that refuses to be an array (a symbolic tensor)
+            raise TypeError(f"{where}: {e}") from e
+        except (ValueError, OverflowError) as e:
             raise ValueError(
                 f"{where}: data is ragged or inhomogeneous "
                 f"(nested lists must have equal lengths): {e}"

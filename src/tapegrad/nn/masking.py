@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.nn.module import Module
-from tapegrad.tensor import Tensor, as_tensor
+from tapegrad.tensor import Tensor
 
 __all__ = ["Masking", "get_mask", "set_mask"]
 
@@ -85,7 +85,7 @@ class Masking(Module):
         return np.any(x != self.mask_value, axis=-1)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         if x.ndim < 2:
             raise ValueError(f"{self.name}: Masking needs inputs of shape (batch, time, "
                              f"features), got {x.shape}")

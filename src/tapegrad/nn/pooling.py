@@ -154,6 +154,7 @@ class GlobalAveragePooling1D(_GlobalPool):
     reduce = staticmethod(ops.mean)
 
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Tensor:
+        inputs = _args.layer_input(inputs)  # a Tensor keeps its mask (the same object)
         mask = check_mask(get_mask(inputs) if mask is None else mask, inputs.shape, self.name)
         if mask is None or mask.all():
             return super().call(inputs, training)

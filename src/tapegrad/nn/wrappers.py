@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapegrad import ops
+from tapegrad import _args, ops
 from tapegrad.nn.masking import get_mask, set_mask
 from tapegrad.nn.module import Module
-from tapegrad.tensor import Tensor, as_tensor
+from tapegrad.tensor import Tensor
 
 __all__ = ["TimeDistributed"]
 
@@ -32,7 +32,7 @@ class TimeDistributed(Module):
 
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Tensor:
         mask = get_mask(inputs) if mask is None else mask
-        x = as_tensor(inputs)
+        x = _args.layer_input(inputs)
         if x.ndim < 3:
             raise ValueError(f"{self.name}: TimeDistributed needs inputs of shape (batch, time, "
                              f"...), got {x.shape}")

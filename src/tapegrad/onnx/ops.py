@@ -61,7 +61,7 @@ def _binary(onnx_op: str) -> OpConverter:
 for _name, _onnx in [("negative", "Neg"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"),
                      ("sin", "Sin"), ("cos", "Cos"), ("tan", "Tan"), ("tanh", "Tanh"),
                      ("abs", "Abs"), ("sign", "Sign"), ("sigmoid", "Sigmoid"),
-                     ("relu", "Relu"), ("softplus", "Softplus")]:
+                     ("relu", "Relu"), ("softplus", "Softplus"), ("erf", "Erf")]:
     register_op(_name)(_unary(_onnx))
 for _name, _onnx in [("add", "Add"), ("subtract", "Sub"), ("multiply", "Mul"),
                      ("divide", "Div"), ("power", "Pow"), ("maximum", "Max"),

@@ -13,7 +13,7 @@ import numpy as np
 from tapegrad.ops._checks import reports_as
 from tapegrad.ops.primitive import primitive
 from tapegrad.ops.primitive import shape_of as _shape_of
-from tapegrad.tensor import Tensor
+from tapegrad.tensor import Tensor, as_operand
 
 
 def _normalize_part(k: Any) -> Any:
@@ -138,8 +138,12 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
     """
     from tapegrad.ops.shape import normalize_axis
 
+    x = x if isinstance(x, Tensor) else as_operand(x, "take_along_axis")
     shape = _shape_of(x)
-    idx = np.asarray(indices._value if isinstance(indices, Tensor) else indices)
+    try:
+        idx = np.asarray(indices._value if isinstance(indices, Tensor) else indices)
+    except ValueError as e:
+        raise ValueError(f"take_along_axis: indices are ragged: {e}") from e
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take_along_axis: indices must be integers, got dtype {idx.dtype}")
     if idx.ndim != len(shape):

@@ -301,7 +301,13 @@ def _sequence(xs: Any, op: str) -> list:
         raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(xs).__name__}")
     if not xs:
         raise ValueError(f"{op}: need at least one tensor")
-    return [_tensor(x, op) for x in xs]
+    strong = [_tensor(x, op) for x in xs if not isinstance(x, (int, float, bool))]
+    floats = [t.dtype for t in strong if t.dtype.kind == "f"]
+    if len(strong) == len(xs) or not floats:
+        return [_tensor(x, op) for x in xs]
+    weak = np.result_type(*floats)  # Python numbers take the tensors' float dtype (NEP 50)
+    return [_tensor(np.asarray(x, weak) if isinstance(x, (int, float, bool)) else x, op)
+            for x in xs]
 
 
 def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
