@@ -36,6 +36,7 @@ from tapegrad.autodiff import (
     value_and_grad,
 )
 from tapegrad.forward import ForwardAccumulator
+from tapegrad.function import TracingError, function, tracing
 from tapegrad.ops import *  # noqa: F403  (the differentiable functions)
 from tapegrad.ops import __all__ as _ops_all
 from tapegrad.state import STATE as _STATE
@@ -78,6 +79,8 @@ __all__ = [
     "stop_gradient", "tensor",
     # derivatives beyond one gradient
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
+    # tracing a step into a NumPy program
+    "TracingError", "function", "tracing",
     # modules
     "callbacks", "data", "datasets", "debug", "initializers", "losses", "metrics", "nn",
     "optimizers", "random", "regularizers", "schedules", "testing", "viz",

@@ -26,6 +26,7 @@ class _State(threading.local):
         self.raw = False  # True while a first-order backward pass runs rules on plain ndarrays
         self.scope: tuple[str, ...] = ()  # name scopes (nn layers) that recorded ops belong to
         self.anomaly = False  # tg.debug.detect_anomaly() is active
+        self.rule: Any = None  # the record whose rule runs in Tensor mode (tg.function names it)
 
 
 STATE = _State()
@@ -42,6 +43,7 @@ class Recorder:
     """
 
     _recording = False
+    sees_all = False  # a tracer (tg.function) sees every op, even under no_grad()
 
     def _record(self, prim: Any, args: tuple, vals: list, params: dict, out: Any) -> None:
         pass
@@ -51,6 +53,9 @@ class Recorder:
 
     def _note_export(self, t: Any) -> None:
         pass
+
+    def _record_constant(self, fn: Any, name: str, args: tuple, params: dict, out: Any) -> None:
+        """An op without gradients (comparisons, argmax) ran; only tracers replay it."""
 
 
 class Counter:
@@ -125,7 +130,7 @@ def recorders(active: list) -> Iterator[None]:
     """Run a block with `active` as the recorder stack (the one way to suspend or replace it)."""
     st = STATE
     saved = st.recorders
-    st.recorders = active
+    st.recorders = [r for r in saved if getattr(r, "sees_all", False) and r not in active] + list(active)
     try:
         yield
     finally:

@@ -631,12 +631,23 @@ def _recorded_inputs(args: tuple, vals: list) -> tuple:
 
 def tensor_vjps(rec: tuple, g: Tensor, needed: Any) -> list:
     """Rules on Tensors, recorded by the outer tapes (higher-order derivatives)."""
-    from tapegrad.ops import astype, sum_to
-
     prim, args, vals, params, out, _, _ = rec
     wanted = [id(a) in needed for a in args]
+    st = STATE
+    st.rule, outer = rec, st.rule  # a tracer names the rule that made each op
+    try:
+        return _tensor_pairs(prim, args, vals, params, out, g, wanted)
+    finally:
+        st.rule = outer
+
+
+def _tensor_pairs(prim: Any, args: tuple, vals: list, params: dict, out: Tensor, g: Tensor,
+                  wanted: list) -> list:
+    from tapegrad.ops import astype, sum_to
+
     pairs = []
-    for i, gi in enumerate(prim.vjp(g, out, _recorded_inputs(args, vals), params, wanted)):
+    gis = prim.vjp(g, out, _recorded_inputs(args, vals), params, wanted)
+    for i, gi in enumerate(gis):
         if gi is None or not wanted[i]:
             continue
         a = args[i]

@@ -13,6 +13,7 @@ from tapegrad import ops
 from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
 from tapegrad.nn.module import Input, Module
+from tapegrad.state import no_grad
 from tapegrad.tensor import Tensor, as_tensor
 
 __all__ = ["Dense", "Activation", "Flatten", "Dropout", "BatchNormalization",
@@ -125,11 +126,10 @@ class Dropout(Module):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
-        rng = self._rng if self._rng is not None else _random.generator()
         keep = 1.0 - self.rate
         dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-        mask = (rng.random(shape) < keep).astype(dt) * dt.type(1.0 / keep)
-        return x * Tensor._wrap(mask)
+        keep_it = _random.uniform(shape, rng=self._rng) < keep  # a traced draw (tg.function)
+        return x * (ops.astype(keep_it, dt) * dt.type(1.0 / keep))
 
 
 def _axes(axis: int | Sequence[int], ndim: int, who: str) -> tuple[int, ...]:
@@ -203,17 +203,16 @@ class BatchNormalization(Module):
             centered = inputs - mean
             var = ops.mean(centered * centered, axes, keepdims=True)
             m = self.momentum
-            self.moving_mean.assign(self.moving_mean.numpy() * m
-                                    + mean.numpy().reshape(self.moving_mean.shape) * (1 - m))
-            self.moving_variance.assign(self.moving_variance.numpy() * m
-                                        + var.numpy().reshape(self.moving_mean.shape) * (1 - m))
+            with no_grad():  # tensor ops, so that tg.function traces the update
+                shape = self.moving_mean.shape
+                self.moving_mean.assign(self.moving_mean * m + ops.reshape(mean, shape) * (1 - m))
+                self.moving_variance.assign(self.moving_variance * m
+                                            + ops.reshape(var, shape) * (1 - m))
             y = centered / ops.sqrt(var + self.epsilon)
         else:
             mean = self._param(self.moving_mean)
-            var = self.moving_variance.numpy()
-            var = var if self._trailing else var.reshape(self._bshape)
-            inv = (1.0 / np.sqrt(var + self.epsilon)).astype(var.dtype)
-            y = (inputs - mean) * Tensor._wrap(inv)
+            var = self._param(self.moving_variance)
+            y = (inputs - mean) * (1.0 / ops.sqrt(var + self.epsilon))
         if self.gamma is not None:
             y = y * self._param(self.gamma)
         if self.beta is not None:

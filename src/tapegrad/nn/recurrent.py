@@ -36,8 +36,7 @@ def unstack_time(x: Any) -> list[Any]:
 
 def _dropout_mask(shape: tuple, rate: float, dtype: np.dtype) -> Tensor:
     keep = 1.0 - rate
-    mask = (_random.generator().random(shape) < keep).astype(dtype) / dtype.type(keep)
-    return Tensor._wrap(mask)
+    return ops.astype(_random.uniform(shape) < keep, dtype) / dtype.type(keep)  # traced draw
 
 
 class _RNN(Module):

@@ -234,6 +234,8 @@ def nondifferentiable(fn: Callable, name: str, *, doc: str | None = None) -> Cal
         t = Tensor._wrap(np.asarray(out))
         if STATE.recorders:
             note_cut("not differentiable", name, args, t)
+            for r in STATE.recorders:
+                r._record_constant(fn, name, args, params, t)
         return t
 
     op.__name__ = op.__qualname__ = name
