@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.state import STATE, Recorder
-from tapegrad.tensor import Tensor, Variable
+from tapegrad.tensor import Tensor, Variable, tensor
 
 __all__ = ["Function", "Program", "TracingError", "function", "host_step", "tracing"]
 
@@ -321,7 +321,7 @@ class Tracer(Recorder):
         self._flush()
         if op in _ASSIGNS and isinstance(out, Variable) and args:
             d = args[0]
-            dk = self.slot(d, d._value)
+            dk = self.slot(d, d._value) if isinstance(d, Tensor) else self.const(tensor(d)._value)
             self.pending.append((out, op, dk, out._value))
 
     def _note_export(self, t: Tensor) -> None:

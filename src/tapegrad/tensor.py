@@ -419,10 +419,9 @@ class Variable(Tensor):
         return arr.astype(self._value.dtype, copy=False)
 
     def _note_assign(self, value: Any, op: str) -> None:
-        if isinstance(value, Tensor):
-            if STATE.recorders:
-                note_cut(f"Variable.{op} is not differentiable (it re-binds the variable)", op,
-                         (value,), self)
+        if STATE.recorders:  # (tg.function replays assigns of Tensors and of constants)
+            note_cut(f"Variable.{op} is not differentiable (it re-binds the variable)", op,
+                     (value,), self)
 
     def assign(self, value: Any) -> Variable:
         """Replace the value (same shape); earlier recorded uses keep the old value."""
