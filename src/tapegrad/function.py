@@ -38,7 +38,10 @@ RETRACE_WARNING = 5  # traces of one function before the warning about retracing
 
 
 class TracingError(RuntimeError):
-    """The function cannot be traced into a replayable program (the message says why)."""
+    """The function cannot be traced into a replayable program (the message says why). Raised
+    after the call ran eagerly; `result` holds what it returned."""
+
+    result: Any = None
 
 
 class _Stale(Exception):
@@ -333,11 +336,12 @@ class Tracer(Recorder):
         if not self.is_dynamic(t):
             return
         where = _user_line()
-        if self.effects:
-            self.error = (f"a traced value is read in Python (float/bool/.numpy()) at "
-                          f"{where[0]}:{where[1]}, after a variable update or random draw in the "
-                          "same step; move the read out of the function or use tg ops")
-            raise TracingError("tg.function: " + self.error)
+        if self.effects:  # a guard here could fail after state has changed
+            self.error = self.error or (
+                f"a traced value is read in Python (float/bool/.numpy()) at "
+                f"{where[0]}:{where[1]}, after a variable update or random draw in the same "
+                "step; return it from the function instead, or keep it in tg ops")
+            return
         k = self.slot_of[id(t._value)]
         expected = np.array(t._value, copy=True)
         step = Step("guard", "guard", _guard(expected), [k], None, {})
@@ -346,16 +350,13 @@ class Tracer(Recorder):
 
     def _host_call(self, method: Callable, obj: Any, pairs: list) -> Any:
         self._flush()
-        ins, shape = [], []
-        for g, v in pairs:
+        ins, has = [], []  # slots of the gradients given; which pairs have one
+        for g, _ in pairs:
+            has.append(g is not None)
             if isinstance(g, Tensor):
                 ins.append(self.slot(g, g._value))
-                shape.append(True)
-            else:
-                shape.append(g is None and None)
-                if g is not None:
-                    ins.append(self.const(np.asarray(g)))
-                    shape[-1] = True
+            elif g is not None:
+                ins.append(self.const(np.asarray(g)))
         variables = [v for _, v in pairs]
         self.paused += 1
         try:
@@ -367,7 +368,7 @@ class Tracer(Recorder):
                 self.known[id(v)] = (v, v._value)
         self.effects += 1
         name = f"{type(obj).__name__}.{method.__name__}"
-        self.steps.append(Step("host", name, _host(method, obj, variables, shape), ins, None,
+        self.steps.append(Step("host", name, _host(method, obj, variables, has), ins, None,
                                {}, target=variables))
         return result
 
@@ -396,11 +397,10 @@ class Tracer(Recorder):
     def finish(self) -> None:
         self._flush()
         for v, arr in self.known.values():
-            if v._value is not arr:
-                raise TracingError(
-                    f"tg.function: Variable {v.name or ''} {v.shape} was changed inside the "
-                    "traced function by code tapegrad cannot trace (an assign of a NumPy value, "
-                    "or a direct write); assign a Tensor computed with tg ops instead")
+            if v._value is not arr and self.error is None:
+                self.error = (f"Variable {v.name or ''} {v.shape} was changed inside the "
+                              "function by code tapegrad cannot trace (a direct write); use "
+                              "assign with a Tensor computed with tg ops instead")
 
 
 def _guard(expected: np.ndarray) -> Callable:
@@ -411,11 +411,10 @@ def _guard(expected: np.ndarray) -> Callable:
     return guard
 
 
-def _host(method: Callable, obj: Any, variables: list, shape: list) -> Callable:
+def _host(method: Callable, obj: Any, variables: list, has: list) -> Callable:
     def host(*grads: np.ndarray) -> None:
         it = iter(grads)
-        method(obj, [(Tensor._wrap(next(it)) if has else None, v)
-                     for has, v in zip(shape, variables)])
+        method(obj, [(Tensor._wrap(next(it)) if h else None, v) for h, v in zip(has, variables)])
     host.__name__ = f"{type(obj).__name__}_{method.__name__}"
     return host
 
@@ -477,9 +476,11 @@ def _signature(leaves: list) -> tuple:
 class Function:
     """A function traced per input signature and replayed as NumPy (see `function`)."""
 
-    def __init__(self, fn: Callable, max_traces: int = MAX_TRACES):
+    def __init__(self, fn: Callable, max_traces: int = MAX_TRACES, strict: bool = False):
         self.fn = fn
         self.max_traces = max_traces
+        self.strict = strict
+        self.untraceable: dict[tuple, str] = {}  # signature -> why it runs eagerly
         self.programs: collections.OrderedDict[tuple, Program] = collections.OrderedDict()
         self.trace_count = 0
         self.eager_calls = 0  # calls run eagerly because a guard saw a different value
@@ -492,7 +493,7 @@ class Function:
             return self
         bound = obj.__dict__.get(f"_tg_function_{self.fn.__name__}")
         if bound is None:  # one traced function per instance (its Variables are its own)
-            bound = Function(self.fn.__get__(obj, objtype), self.max_traces)
+            bound = Function(self.fn.__get__(obj, objtype), self.max_traces, self.strict)
             obj.__dict__[f"_tg_function_{self.fn.__name__}"] = bound
         return bound
 
@@ -503,6 +504,9 @@ class Function:
         key = _signature(leaves)
         prog = self.programs.get(key)
         if prog is None:
+            if key in self.untraceable:
+                self.eager_calls += 1
+                return self.fn(*args, **kwargs)
             return self._trace(key, leaves, rebuild)
         self.programs.move_to_end(key)
         self._last = prog
@@ -533,6 +537,15 @@ class Function:
             tracer.finish()
         finally:
             STATE.recorders.remove(tracer)
+        if tracer.error is not None:  # this call ran eagerly and is right; later ones too
+            self.untraceable[key] = tracer.error
+            msg = f"tg.function {getattr(self.fn, '__name__', '')!r}: {tracer.error}"
+            if self.strict:
+                err = TracingError(msg + " (this call ran eagerly)")
+                err.result = result
+                raise err
+            warnings.warn(msg + "; it runs eagerly", stacklevel=3)
+            return result
         out_leaves, out_rebuild = _flatten(result)
         outputs: list[int | None] = []
         consts_out: list[Any] = []
@@ -589,11 +602,15 @@ class Function:
         return self.programs[key]
 
 
-def function(fn: Callable | None = None, *, max_traces: int = MAX_TRACES) -> Any:
+def function(fn: Callable | None = None, *, max_traces: int = MAX_TRACES,
+             strict: bool = False) -> Any:
     """Trace `fn` once per input signature and replay it as plain NumPy (as `tf.function`).
 
     Tensor and ndarray arguments are inputs (their shapes and dtypes pick the trace); other
-    arguments are Python constants of the trace. Python control flow is fixed when tracing.
+    arguments are Python constants of the trace. Python control flow is fixed when tracing;
+    a step that cannot be replayed (a value read in Python after a variable update, a Variable
+    written behind tapegrad's back) runs eagerly with a warning, or raises `TracingError`
+    with `strict=True`. Up to `max_traces` programs are kept per function.
 
     >>> import tapegrad as tg
     >>> w = tg.Variable([1.0, 2.0], name="w")
@@ -609,8 +626,8 @@ def function(fn: Callable | None = None, *, max_traces: int = MAX_TRACES) -> Any
     1
     """
     if fn is None:
-        return lambda f: Function(f, max_traces)
-    return Function(fn, max_traces)
+        return lambda f: Function(f, max_traces, strict)
+    return Function(fn, max_traces, strict)
 
 
 # -- source generation ------------------------------------------------------------------------

@@ -130,7 +130,8 @@ def recorders(active: list) -> Iterator[None]:
     """Run a block with `active` as the recorder stack (the one way to suspend or replace it)."""
     st = STATE
     saved = st.recorders
-    st.recorders = [r for r in saved if getattr(r, "sees_all", False) and r not in active] + list(active)
+    tracers = [r for r in saved if getattr(r, "sees_all", False) and r not in active]
+    st.recorders = tracers + list(active)  # a tg.function trace sees every op
     try:
         yield
     finally:

@@ -93,13 +93,18 @@ class Trainable:
     optimizer: Any = None
     stop_training: bool = False
     history: History | None = None
+    _steps: _JitSteps | None = None  # the traced steps when compiled with jit=True
     _loss_fn: Callable | None = None
     _metric_fns: list[tuple[str, Callable]] = []
 
     # -- setup -------------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
-                metrics: Sequence[Any] | None = None) -> None:
+                metrics: Sequence[Any] | None = None, jit: bool = False) -> None:
         """Choose the optimizer, loss and metrics, each by name or as an object/function.
+
+        With `jit=True` (Keras' `jit_compile`) fit, evaluate and predict trace their per-batch
+        step once with `tg.function` and replay it as NumPy; a step that cannot be traced
+        runs eagerly after a one-line notice.
 
         >>> # model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         """
@@ -110,6 +115,7 @@ class Trainable:
         if isinstance(metrics, (str, bytes)) or callable(metrics):
             metrics = [metrics]
         self.optimizer = optimizers.get(optimizer)
+        self._steps = _JitSteps(self) if jit else None
         _, self._loss_fn = _resolve("losses", loss)
         self._metric_fns = [_resolve("metrics", m) for m in (metrics or [])]
         names = [n for n, _ in self._metric_fns]
@@ -155,13 +161,27 @@ class Trainable:
 
     def train_step(self, x: Tensor, y: Tensor) -> tuple[float, Tensor]:
         """One GradientTape step on a batch; returns (loss including regularisation, y_pred)."""
+        if self._steps is not None:
+            loss, y_pred = self._steps.call("train", x, y)
+            return _scalar(loss), y_pred
+        loss, y_pred = self._train_step_tensors(x, y)
+        return _scalar(loss), y_pred
+
+    def _train_step_tensors(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self._total_loss(y, y_pred)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return _scalar(loss), y_pred
+        return loss, y_pred
+
+    def _test_step_tensors(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        y_pred = self(x, training=False)
+        return self._total_loss(y, y_pred), y_pred
+
+    def _predict_tensors(self, x: Tensor) -> Tensor:
+        return self(x, training=False)
 
     def _batch_logs(self, loss: float, y: Tensor, y_pred: Tensor) -> dict[str, float]:
         logs = {"loss": loss}
@@ -270,8 +290,9 @@ class Trainable:
         sums: dict[str, float] = {}
         for lo in range(0, len(x), batch_size):
             xb, yb = Tensor._wrap(x[lo:lo + batch_size]), Tensor._wrap(y[lo:lo + batch_size])
-            y_pred = self(xb, training=False)
-            logs = self._batch_logs(_scalar(self._total_loss(yb, y_pred)), yb, y_pred)
+            step = self._test_step_tensors if self._steps is None else self._steps.test
+            loss, y_pred = step(xb, yb)
+            logs = self._batch_logs(_scalar(loss), yb, y_pred)
             for key, v in logs.items():
                 sums[key] = sums.get(key, 0.0) + v * len(xb._value)
         result = {key: s / max(len(x), 1) for key, s in sums.items()}
@@ -286,11 +307,44 @@ class Trainable:
         """Model outputs for `x` in inference mode (`training=False`), as a NumPy array."""
         x, _ = self._prepare(x, None, "predict")
         batch_size = 32 if batch_size is None else int(batch_size)
-        outs = [self(Tensor._wrap(x[lo:lo + batch_size]), training=False).numpy()
+        step = self._predict_tensors if self._steps is None else self._steps.predict
+        outs = [step(Tensor._wrap(x[lo:lo + batch_size])).numpy()
                 for lo in range(0, len(x), batch_size)]
         if not outs:
             raise ValueError("predict: x is empty")
         return np.concatenate(outs, axis=0)
+
+
+class _JitSteps:
+    """A compiled model's steps as `tg.function`s; a step that cannot be traced runs eagerly
+    from then on, after a one-line notice."""
+
+    def __init__(self, model: Any):
+        from tapegrad.function import function
+
+        self.model = model
+        self.fns: dict[str, Callable] = {
+            "train": function(model._train_step_tensors, strict=True),
+            "test": function(model._test_step_tensors, strict=True),
+            "predict": function(model._predict_tensors, strict=True)}
+
+    def call(self, which: str, *args: Any) -> Any:
+        from tapegrad.function import TracingError
+
+        fn = self.fns[which]
+        try:
+            return fn(*args)
+        except TracingError as e:  # the call itself ran eagerly (e.result); so will the next
+            print(f"jit: the {which} step runs eagerly: {e}")
+            self.fns[which] = getattr(self.model, f"_{which}_step_tensors"
+                                      if which != "predict" else "_predict_tensors")
+            return e.result
+
+    def test(self, x: Tensor, y: Tensor) -> Any:
+        return self.call("test", x, y)
+
+    def predict(self, x: Tensor) -> Any:
+        return self.call("predict", x)
 
 
 def _progress_bar(verbose: int, steps: int, epoch: int, epochs: int) -> Any:
