@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from tapegrad.function import Program
+from tapegrad.function import Program, _generate
 
 
 @pytest.fixture
@@ -353,6 +353,9 @@ def test_dead_values_are_dropped_after_their_last_use():
     made = [s.out for s in prog.steps if s.out is not None and s.out not in prog.outputs]
     freed = [d for s in prog.steps for d in s.dead]
     assert sorted(freed) == sorted(made)  # every intermediate is dropped, exactly once
+    x = np.random.default_rng(0).normal(size=(2, 3))
+    np.testing.assert_array_equal(prog.run_steps([x])[0], prog.run([x])[0])  # same program
+    assert "del " in _generate(prog, fast=True)[0] and "del " not in prog.source
 
 
 # -- the generated source ----------------------------------------------------------------------

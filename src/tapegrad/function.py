@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import keyword
 import linecache
 import re
 import sys
@@ -171,8 +172,8 @@ class Program:
             template[k] = v
         self._template = template
         self._mark_dead()
-        self._flat = [(s.fn, s.ins, s.out, s.params, s.dead) for s in steps]
         self._source: str | None = None
+        self._run = self._compile(*_generate(self, fast=True))
 
     def _mark_dead(self) -> None:
         keep = set(self.outputs) | set(self.consts) | set(self.inputs)
@@ -194,16 +195,28 @@ class Program:
 
     def run(self, arrays: list[Any]) -> list[Any]:
         """Replay on `arrays` (one per tensor input); return the output values."""
+        return list(self._run(*arrays))
+
+    def run_steps(self, arrays: list[Any]) -> list[Any]:
+        """The same replay, interpreted step by step over the slot list (what `run` compiles
+        to straight-line code: one call per step, each value dropped after its last use)."""
         s = self._template.copy()
         for k, a in zip(self.inputs, arrays):
             s[k] = a
-        for fn, ins, out, params, dead in self._flat:
-            r = fn(*[s[i] for i in ins], **params)
-            if out is not None:
-                s[out] = r
-            for d in dead:
+        for step in self.steps:
+            r = step.fn(*[s[i] for i in step.ins], **step.params)
+            if step.out is not None:
+                s[step.out] = r
+            for d in step.dead:
                 s[d] = None
         return [None if k is None else s[k] for k in self.outputs]
+
+    def _compile(self, src: str, namespace: dict) -> Callable:
+        filename = f"<tg.function {self.fn_name}>"
+        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+        ns = dict(namespace)
+        exec(compile(src, filename, "exec"), ns)  # noqa: S102  (our own generated code)
+        return ns[_ident(self.fn_name)]
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -215,12 +228,7 @@ class Program:
 
     def compile_source(self) -> Callable:
         """The generated source as a function of the input arrays (gives what `run` gives)."""
-        src = self.source
-        filename = f"<tg.function {self.fn_name}>"
-        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-        ns = dict(self._namespace)
-        exec(compile(src, filename, "exec"), ns)  # noqa: S102  (our own generated code)
-        return ns[_ident(self.fn_name)]
+        return self._compile(self.source, self._namespace)
 
 
 # -- the tracer -------------------------------------------------------------------------------
@@ -635,6 +643,8 @@ def function(fn: Callable | None = None, *, max_traces: int = MAX_TRACES,
 
 def _ident(name: str) -> str:
     s = re.sub(r"\W+", "_", name).strip("_") or "v"
+    if keyword.iskeyword(s) or s in ("None", "True", "False"):
+        return s + "_"
     return "_" + s if s[0].isdigit() else s
 
 
@@ -668,7 +678,9 @@ def _rule_comment(rule: Any) -> str:
     return f"rule of {prim.name}" + (f": {phrase}" if phrase else "")
 
 
-def _generate(prog: Program) -> tuple[str, dict]:
+def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
+    """The program as Python source and the namespace it runs in; `fast` adds a `del` after
+    each value's last use and leaves out the comments (the code `Program.run` executes)."""
     ns: dict[str, Any] = {"np": np, "read": _read, **_ASSIGNS}
     used: dict[str, int] = {}
     names: dict[int, str] = {}
@@ -764,6 +776,12 @@ def _generate(prog: Program) -> tuple[str, dict]:
             line = f"    {n} = {call}"
         else:
             line = f"    {call}"
+        if fast:
+            body.append(line)
+            dead = [names[d] for d in step.dead if d in names]
+            if dead:
+                body.append(f"    del {', '.join(dead)}")
+            continue
         if comment:
             line = f"{line:<60}  # {comment}"
         body.append(line)
