@@ -40,7 +40,19 @@ RETRACE_WARNING = 5  # traces of one function before the warning about retracing
 
 class TracingError(RuntimeError):
     """The function cannot be traced into a replayable program (the message says why). Raised
-    after the call ran eagerly; `result` holds what it returned."""
+    by `tg.function(..., strict=True)` after the call ran eagerly; `result` holds its result.
+
+    >>> import tapegrad as tg
+    >>> w = tg.Variable(1.0)
+    >>> def bump(x):
+    ...     w.assign_add(x)
+    ...     return float(w * 1.0)   # a Python read after an update: not replayable
+    >>> try:
+    ...     tg.function(bump, strict=True)(tg.tensor(1.0))
+    ... except tg.TracingError as e:
+    ...     e.result
+    2.0
+    """
 
     result: Any = None
 
@@ -628,7 +640,7 @@ def function(fn: Callable | None = None, *, max_traces: int = MAX_TRACES,
     ...         loss = tg.sum(w * x)
     ...     w.assign_sub(0.1 * tape.gradient(loss, w))
     ...     return loss
-    >>> [float(step(tg.tensor([1.0, 1.0]))) for _ in range(3)]
+    >>> [round(float(step(tg.tensor([1.0, 1.0]))), 4) for _ in range(3)]
     [3.0, 2.8, 2.6]
     >>> step.trace_count
     1
