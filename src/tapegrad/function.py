@@ -140,6 +140,7 @@ def _array(fn: Callable) -> Callable:
             return out if out.__class__ is np.ndarray else np.asarray(out)
 
         op.__wrapped__ = fn  # type: ignore[attr-defined]
+        op.gives_array = True  # type: ignore[attr-defined]
         if len(_ARRAY_OPS) >= 4096:
             _ARRAY_OPS.clear()
         _ARRAY_OPS[fn] = op
@@ -323,7 +324,8 @@ class Tracer(Recorder):
         scope = "/".join(STATE.scope)
         name = self._name_for(prim.name, scope, rule)
         k = self._new_slot(out._value, name)
-        self.steps.append(Step(kind, prim.name, _array(prim.fwd), ins, k, params, scope, rule))
+        fwd = prim.fwd if out._value.ndim else _array(prim.fwd)  # (0-d: it may give a scalar)
+        self.steps.append(Step(kind, prim.name, fwd, ins, k, params, scope, rule))
 
     def _record_constant(self, fn: Any, name: str, args: tuple, params: dict, out: Any) -> None:
         if self.paused:
@@ -520,6 +522,19 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _tracer() is not None:  # called inside another trace: becomes part of it
             return self.fn(*args, **kwargs)
+        if not kwargs and all(a.__class__ is Tensor for a in args):  # the common call
+            key = tuple(("T", a._value.shape, a._value.dtype.str) for a in args)
+            prog = self.programs.get(key)
+            if prog is not None:
+                self.programs.move_to_end(key)
+                self._last = prog
+                try:
+                    out = prog.run([a._value for a in args])
+                except _Stale:
+                    self.eager_calls += 1
+                    return self.fn(*args)
+                return prog.rebuild([Tensor._wrap(v) if isinstance(v, np.ndarray) else v
+                                     for v in out])
         leaves, rebuild = _flatten((args, kwargs))
         key = _signature(leaves)
         prog = self.programs.get(key)
@@ -749,10 +764,13 @@ def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
         if step.kind in ("op", "const_op", "random"):
             fname = _ident(step.name)
             existing = ns.get(fname)
-            if existing is not None and getattr(existing, "__wrapped__", existing) is not \
-                    getattr(step.fn, "__wrapped__", step.fn):
-                fname = fresh(fname)
-            ns[fname] = step.fn
+            base = getattr(step.fn, "__wrapped__", step.fn) if getattr(
+                step.fn, "gives_array", False) else step.fn
+            if existing is not None and (getattr(existing, "__wrapped__", existing) if getattr(
+                    existing, "gives_array", False) else existing) is not base:
+                fname = fresh(fname)  # another op of the same name
+            if fname not in ns or getattr(step.fn, "gives_array", False):
+                ns[fname] = step.fn  # (one name per op: its ndarray-returning form if needed)
             call = f"{fname}({', '.join(args)})"
         elif step.kind == "host":
             fname = fresh(step.fn.__name__)
@@ -762,6 +780,8 @@ def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
             gname = fresh("guard")
             ns[gname] = step.fn
             call = f"{gname}({', '.join(args)})"
+        elif step.kind == "read" and fast:
+            call = f"{args[0]}._value"
         else:
             call = f"{step.kind if step.kind != 'assign' else step.name}({', '.join(args)})"
         comment = ""
