@@ -410,6 +410,16 @@ def test_source_needs_a_trace_first():
     assert "add(" in f.code(tg.tensor(1.0))
 
 
+def test_called_under_a_tape_it_runs_eagerly_so_gradients_flow():
+    f = tg.function(lambda x: tg.tanh(x) * 2)
+    f(tg.tensor([0.5]))  # traced
+    x = tg.Variable([0.5])
+    with tg.GradientTape() as tape:
+        y = f(x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), 2 * (1 - np.tanh(0.5) ** 2),
+                               rtol=1e-6)
+
+
 def test_methods_trace_per_instance():
     class Scaler:
         def __init__(self, k):

@@ -12,7 +12,8 @@ Python control flow runs once, at trace time (as in `tf.function`): a Python `if
 value is fixed into the trace. Reading a traced value in Python (`bool(t)`, `float(t)`,
 `t.numpy()`) therefore places a guard in the program: a later call whose value differs is run
 eagerly (correct, not fast) instead of replaying a stale graph; use `tg.where` to keep both
-branches in the graph.
+branches in the graph. Called while a GradientTape is recording, a traced function runs eagerly,
+so that the tape records its ops (trace the whole step, tape included, instead).
 """
 
 from __future__ import annotations
@@ -520,7 +521,7 @@ class Function:
         return bound
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _tracer() is not None:  # called inside another trace: becomes part of it
+        if STATE.recorders:  # inside a tape (which must record it) or a trace (joins it)
             return self.fn(*args, **kwargs)
         if not kwargs and all(a.__class__ is Tensor for a in args):  # the common call
             key = tuple(("T", a._value.shape, a._value.dtype.str) for a in args)
