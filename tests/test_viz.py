@@ -46,7 +46,7 @@ def mlp_tape(scale: float = 0.5):
 def test_dot_has_ops_shapes_names_and_styles():
     tape, _ = mlp_tape()
     dot = viz.to_dot(tape)
-    for op in ("matmul", "add", "tanh", "mean", "broadcast_to"):
+    for op in ("matmul", "add", "tanh", "mean"):
         assert f'label="{op}' in dot
     assert "(64, 10) float32" in dot and "(3, 10) float32" in dot
     assert 'label="w1\\n(3, 10) float32"' in dot  # Variable named
@@ -217,8 +217,7 @@ def test_tensor_argument_and_errors():
     with tg.GradientTape() as tape:
         y = x * x
         assert "multiply" in viz.to_dot(y)
-    with pytest.raises(ValueError, match="pass the tape"):
-        viz.to_dot(y)
+    assert "multiply" in viz.to_dot(y)  # after the block too, while the tape holds the records
     with pytest.raises(TypeError, match="unknown option"):
         viz.to_dot(tape, colour=True)
     with pytest.raises(ValueError, match="view must be"):
@@ -226,6 +225,8 @@ def test_tensor_argument_and_errors():
     tape.gradient(y, x)
     with pytest.raises(ValueError, match="retain_gradients"):
         viz.to_dot(tape)
+    with pytest.raises(ValueError, match="no live tape"):
+        viz.to_dot(y)
 
 
 def test_backward_steps_apple():
@@ -268,7 +269,7 @@ def test_backward_steps_match_tape_gradient_and_do_not_record():
     last = steps[-1]
     for v, g in zip(variables, want):
         np.testing.assert_allclose(last.gradient_of(v).numpy(), g.numpy(), rtol=1e-5)
-    assert {s.op for s in steps} >= {"matmul", "tanh", "mean", "broadcast_to"}
+    assert {s.op for s in steps} >= {"matmul", "add", "tanh", "mean"}
 
 
 def test_plot_model_with_fake_and_real_model(tmp_path):

@@ -66,7 +66,7 @@ def node_ids(dot: str, label_start: str) -> list[str]:
     return re.findall(rf'^\s*(\w+) \[label="{re.escape(label_start)}', dot, re.M)
 
 
-@pytest.mark.parametrize("options", [dict(collapse=True), dict(max_nodes=10)],
+@pytest.mark.parametrize("options", [dict(collapse=True), dict(max_nodes=8)],
                          ids=["collapse", "auto-collapse"])
 def test_collapsed_residual_block_keeps_its_add_inside_its_cluster(options):
     tape, y, _ = residual_tape()

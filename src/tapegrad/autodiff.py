@@ -1,10 +1,6 @@
-"""Derivatives beyond one gradient: Jacobians, functional transforms (grad, value_and_grad,
-jacobian, hessian, hvp), custom gradients and gradient checkpointing (recompute_grad).
-
-Jacobians run one backward pass with a batch of seeds: elementwise rules handle the extra
-leading axis by broadcasting, a few shape rules have batched forms below, and any other rule is
-applied row by row for that op only.
-"""
+"""Derivatives beyond one gradient: functional transforms (grad, value_and_grad, jacobian,
+hessian, hvp), custom gradients and gradient checkpointing (recompute_grad). They all drive the
+tape's one chain rule (`GradientTape.gradient` / `jacobian`)."""
 
 from __future__ import annotations
 
@@ -15,236 +11,39 @@ from typing import Any
 import numpy as np
 
 from tapegrad.ops.primitive import Primitive
-from tapegrad.state import STATE
-from tapegrad.tape import _ARGS, _OUT, _PARAMS, _PRIM, _VALS, GradientTape, _create_graph, backward
+from tapegrad.state import STATE, Recorder, recorders
+from tapegrad.tape import GradientTape
 from tapegrad.tensor import Tensor, _to_array
-
-# Rules that are elementwise in g: a leading batch axis on g simply broadcasts through them.
-ELEMENTWISE = {
-    "negative", "exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos", "tan", "tanh",
-    "abs", "sign", "sigmoid", "relu", "leaky_relu", "elu", "softplus", "add", "subtract",
-    "multiply", "divide", "power", "maximum", "minimum", "where", "clip", "astype",
-}
-
-
-def _batched_sum_like(g, x, axis, keepdims, scale=1.0):
-    n = g.shape[0]
-    if not keepdims:
-        kept = tuple(1 if axis is None or i in axis else s for i, s in enumerate(x.shape))
-        g = g.reshape((n,) + kept)
-    return np.broadcast_to(g * scale, (n,) + x.shape)
-
-
-def _batched_getitem(g, x, key):
-    parts = key if isinstance(key, tuple) else (key,)
-    arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray) and p.ndim > 0]
-    if arrays and arrays[-1] - arrays[0] + 1 != len(arrays):
-        return None  # separated array indices move to the front in NumPy: go row by row
-    z = np.zeros((g.shape[0],) + x.shape, g.dtype)
-    full = (slice(None),) + (key if isinstance(key, tuple) else (key,))
-    np.add.at(z, full, g)
-    return z
-
-
-def _batched_matmul(i, g, x, y):
-    if x.ndim > 2 or y.ndim > 2:
-        return None
-    if i == 0:
-        if y.ndim == 1:
-            return g[:, None] * y if x.ndim == 1 else g[..., None] * y
-        return g @ y.T
-    if x.ndim == 1:
-        return g[:, None] * x if y.ndim == 1 else x[:, None] * g[:, None, :]
-    return g @ x if y.ndim == 1 else x.T @ g
-
-
-# name -> rule(i, g, ans, *vals, **params) with g of shape (n,) + ans.shape; None: not batched
-BATCHED: dict[str, Callable] = {
-    "reshape": lambda i, g, ans, x, shape: g.reshape((g.shape[0],) + x.shape),
-    "broadcast_to": lambda i, g, ans, x, shape: _sum_leading(g, x.shape),
-    "sum_to": lambda i, g, ans, x, shape: np.broadcast_to(
-        g.reshape((g.shape[0],) + (1,) * (x.ndim - len(shape)) + tuple(shape)),
-        (g.shape[0],) + x.shape),
-    "sum": lambda i, g, ans, x, axis, keepdims: _batched_sum_like(g, x, axis, keepdims),
-    "mean": lambda i, g, ans, x, axis, keepdims: _batched_sum_like(
-        g, x, axis, keepdims, 1.0 / (x.size / max(ans.size, 1))),
-    "transpose": lambda i, g, ans, x, axes: np.transpose(
-        g, (0,) + tuple(int(a) + 1 for a in np.argsort(axes))),
-    "getitem": lambda i, g, ans, x, key: _batched_getitem(g, x, key),
-    "matmul": lambda i, g, ans, x, y: _batched_matmul(i, g, x, y),
-}
-
-
-def _sum_leading(g: np.ndarray, shape: tuple) -> np.ndarray:
-    n = g.shape[0]
-    lead = g.ndim - 1 - len(shape)
-    axes = tuple(range(1, 1 + lead)) + tuple(
-        1 + lead + i for i, s in enumerate(shape) if s == 1 and g.shape[1 + lead + i] != 1)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
-    return out.reshape((n,) + shape)
-
-
-def _backward_batched(records: list, target: Tensor, source: Tensor, seeds: np.ndarray,
-                      tracked: set[int]) -> np.ndarray | None:
-    """Backward pass for a batch of seeds (leading axis); raw mode only."""
-    if id(source) not in tracked:
-        return None
-    dep = {id(source)}
-    for rec in records:
-        for a in rec[_ARGS]:
-            if id(a) in dep:
-                dep.add(id(rec[_OUT]))
-                break
-    if id(target) not in dep:
-        return None
-    n = seeds.shape[0]
-    grads: dict[int, np.ndarray] = {id(target): seeds}
-    result = seeds if source is target else None
-    st = STATE
-    old = st.raw
-    st.raw = True
-    try:
-        for rec in reversed(records):
-            out = rec[_OUT]
-            g = grads.pop(id(out), None)
-            if g is None:
-                continue
-            if out is source:
-                result = g
-            prim, args, vals, params = rec[_PRIM], rec[_ARGS], rec[_VALS], rec[_PARAMS]
-            ans = out._value
-            for i, a in enumerate(args):
-                if id(a) not in dep:
-                    continue
-                gi = _batched_rule(prim, i, g, ans, vals, params)
-                if gi is None:
-                    continue
-                want = (n,) + a._value.shape
-                if gi.shape != want:
-                    gi = np.broadcast_to(gi, want) if gi.ndim <= len(want) else gi
-                    if gi.shape != want:
-                        raise ValueError(f"jacobian: rule of '{prim.name}' gave shape {gi.shape}"
-                                         f" for input {i}, expected {want}")
-                prev = grads.get(id(a))
-                grads[id(a)] = gi if prev is None else prev + gi
-    finally:
-        st.raw = old
-    if result is None:
-        result = grads.get(id(source))
-    return None if result is None else np.asarray(result, dtype=source.dtype)
-
-
-def _one_rule(prim: Primitive, i: int):
-    if prim.vjp_argnum is not None:
-        return functools.partial(prim.vjp_argnum, i)
-    return prim.vjps[i] if i < len(prim.vjps) else None
-
-
-def _batched_rule(prim: Primitive, i: int, g: np.ndarray, ans: np.ndarray, vals: list,
-                  params: dict) -> np.ndarray | None:
-    if prim.name in ELEMENTWISE:
-        rule = _one_rule(prim, i)
-        return None if rule is None else np.asarray(rule(g, ans, *vals, **params))
-    batched = BATCHED.get(prim.name)
-    if batched is not None:
-        out = batched(i, g, ans, *vals, **params)
-        if out is not None:
-            return out
-    rule = _one_rule(prim, i)
-    if rule is None:
-        return None
-    return np.stack([np.asarray(rule(row, ans, *vals, **params)) for row in g])
-
-
-def _check_tape(tape: GradientTape, what: str) -> None:
-    if tape._used:
-        raise RuntimeError(f"GradientTape.{what} can only be called once on a non-persistent "
-                           "tape; use GradientTape(persistent=True)")
-
-
-def _finish(tape: GradientTape) -> None:
-    if not tape._persistent:
-        tape._used = tape._freed = True
-        tape._recording = False
-        tape._records, tape._ids, tape._watched = [], set(), []
-
-
-def tape_jacobian(tape: GradientTape, target: Tensor, source: Tensor,
-                  unconnected_gradients: str = "none") -> Tensor | None:
-    """`tape.jacobian`: shape `target.shape + source.shape`."""
-    _check_tape(tape, "jacobian")
-    n = target.size
-    shape = target.shape + source.shape
-    was = tape._recording
-    tape._recording = False
-    try:
-        if _create_graph({id(tape)}):  # an outer tape records: one Tensor-mode pass per row
-            rows = []
-            for k in range(n):
-                seed = np.zeros(n, target.dtype)
-                seed[k] = 1
-                (g,) = backward(tape._records, [target],
-                                [Tensor._wrap(seed.reshape(target.shape))], [source], tape._ids)
-                rows.append(g)
-            if all(r is None for r in rows):
-                jac = None
-            else:
-                from tapegrad.ops import reshape, stack
-
-                zero = Tensor._wrap(np.zeros(source.shape, source.dtype))
-                jac = reshape(stack([zero if r is None else r for r in rows]), shape)
-        else:
-            seeds = np.eye(n, dtype=target.dtype).reshape((n,) + target.shape)
-            out = _backward_batched(tape._records, target, source, seeds, tape._ids)
-            jac = None if out is None else Tensor._wrap(out.reshape(shape))
-    finally:
-        tape._recording = was
-    _finish(tape)
-    if jac is None and unconnected_gradients == "zero":
-        return Tensor._wrap(np.zeros(shape, source.dtype))
-    return jac
-
-
-def tape_batch_jacobian(tape: GradientTape, target: Tensor, source: Tensor) -> Tensor | None:
-    """`tape.batch_jacobian`: shape `(batch,) + target.shape[1:] + source.shape[1:]`."""
-    _check_tape(tape, "batch_jacobian")
-    if target.ndim < 1 or source.ndim < 1 or target.shape[0] != source.shape[0]:
-        raise ValueError(f"batch_jacobian: target {target.shape} and source {source.shape} must "
-                         "share their first (batch) dimension")
-    b = target.shape[0]
-    inner = target.shape[1:]
-    t = int(np.prod(inner))
-    seeds = np.zeros((t, b, t), target.dtype)
-    seeds[np.arange(t), :, np.arange(t)] = 1
-    seeds = seeds.reshape((t,) + target.shape)
-    was = tape._recording
-    tape._recording = False
-    try:
-        out = _backward_batched(tape._records, target, source, seeds, tape._ids)
-    finally:
-        tape._recording = was
-    _finish(tape)
-    if out is None:
-        return None
-    out = np.moveaxis(out, 1, 0).reshape((b,) + inner + source.shape[1:])
-    return Tensor._wrap(out)
-
 
 # -- functional transforms -----------------------------------------------------------------
 
 
-def _as_source(a: Any) -> Tensor:
-    if isinstance(a, Tensor):
-        return a
-    return Tensor._wrap(_to_array(a, where="grad"))
+def _as_source(a: Any, where: str, i: int) -> Tensor:
+    t = a if isinstance(a, Tensor) else Tensor._wrap(_to_array(a, where=where))
+    if t.dtype.kind != "f":
+        raise TypeError(f"{where}: argument {i} has dtype {t.dtype}, and only floating-point "
+                        f"inputs have gradients; pass floats (3.0, not 3) or convert with "
+                        f"tg.tensor(x, dtype='float32')")
+    return t
+
+
+def _sources(where: str, f: Callable, argnums: int | Sequence[int], args: list) -> tuple:
+    """Check `argnums` against the call and make those arguments float Tensors (in place)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not isinstance(i, int) or not -len(args) <= i < len(args):
+            name = getattr(f, "__name__", "f")
+            raise ValueError(f"{where}: argnums={argnums!r}, but {name} was called with "
+                             f"{len(args)} positional argument{'s' * (len(args) != 1)}; "
+                             "argnums must index those")
+        args[i] = _as_source(args[i], where, i)
+    return nums
 
 
 def _value_and_grad(f: Callable, argnums: int | Sequence[int], has_aux: bool, args: tuple,
                     kwargs: dict) -> tuple[Any, Any]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     args = list(args)
-    for i in nums:
-        args[i] = _as_source(args[i])
+    nums = _sources("grad", f, argnums, args)
     srcs = [args[i] for i in nums]
     with GradientTape() as tape:
         tape.watch(srcs)
@@ -300,7 +99,8 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
     @functools.wraps(f)
     def jac(*args: Any, **kwargs: Any) -> Tensor:
         args = list(args)
-        args[argnums] = x = _as_source(args[argnums])
+        _sources("jacobian", f, argnums, args)
+        x = args[argnums]
         with GradientTape() as tape:
             tape.watch(x)
             y = f(*args, **kwargs)
@@ -327,7 +127,7 @@ def hvp(f: Callable, x: Any, v: Any) -> Tensor:
     >>> tg.hvp(lambda x: (x ** 3).sum(), tg.tensor([1.0, 2.0]), tg.tensor([1.0, 1.0])).numpy()
     array([ 6., 12.], dtype=float32)
     """
-    x = _as_source(x)
+    x = _as_source(x, "hvp", 0)
     v = v if isinstance(v, Tensor) else Tensor._wrap(_to_array(v, x.dtype))
     with GradientTape() as outer:
         outer.watch(x)
@@ -342,13 +142,12 @@ def hvp(f: Callable, x: Any, v: Any) -> Tensor:
 # -- custom gradients and checkpointing -----------------------------------------------------
 
 
-class _VariableSpy:
+class _VariableSpy(Recorder):
     """A recorder that only notes which trainable Variables an inner function reads."""
 
+    _recording = True
+
     def __init__(self) -> None:
-        self._recording = True
-        self._ids: set[int] = set()
-        self._watch_vars = True
         self.variables: list = []
 
     def _record(self, prim: Any, args: tuple, vals: list, params: dict, out: Tensor) -> None:
@@ -359,51 +158,54 @@ class _VariableSpy:
 
 def custom_gradient(f: Callable) -> Callable:
     """Decorator (TensorFlow's form): `f(*x)` returns `(y, grad_fn)`, and `grad_fn(upstream)`
-    returns the gradients of the inputs; if `f` reads trainable Variables, `grad_fn(upstream,
-    variables=...)` returns `(input_grads, variable_grads)`.
+    returns the gradients of the Tensor inputs (one, or a list with one per input); if `f` reads
+    trainable Variables, `grad_fn(upstream, variables=...)` returns `(input_grads,
+    variable_grads)`. `y` must be one Tensor.
+
+    The ops inside `f` are recorded on the active tapes (as in TF), so `grad_fn` may use tensors
+    computed in `f` and still be differentiated again (second order) when it is written in
+    tapegrad ops. The gradient through `y` itself comes only from `grad_fn`.
 
     >>> import tapegrad as tg
     >>> @tg.custom_gradient
-    ... def clip_grad_identity(x):
-    ...     return x * 1, lambda g: tg.clip(g, -0.1, 0.1)
-    >>> x = tg.Variable(3.0, dtype="float64")
-    >>> with tg.GradientTape() as tape:
-    ...     y = clip_grad_identity(x) * 5
-    >>> float(tape.gradient(y, x))
-    0.1
+    ... def log1pexp(x):
+    ...     e = tg.exp(x)
+    ...     return tg.log(1 + e), lambda upstream: upstream * (1 - 1 / (1 + e))
+    >>> x = tg.Variable(0.0, dtype="float64")
+    >>> with tg.GradientTape() as outer:
+    ...     with tg.GradientTape() as inner:
+    ...         y = log1pexp(x)
+    ...     dy = inner.gradient(y, x)
+    >>> float(dy), float(outer.gradient(dy, x))  # sigmoid(0), sigmoid'(0)
+    (0.5, 0.25)
     """
+    return _with_gradient(f, record_forward=True)
+
+
+def _with_gradient(f: Callable, record_forward: bool) -> Callable:
+    """`custom_gradient`; without `record_forward`, `f`'s ops are hidden from the tapes (for
+    checkpointing, whose grad_fn recomputes them)."""
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        st = STATE
-        if not st.recorders:
+        active = STATE.recorders
+        if not active:
             return f(*args, **kwargs)[0]
         spy = _VariableSpy()
-        saved = st.recorders
-        st.recorders = [spy]
-        try:
+        with recorders((list(active) if record_forward else []) + [spy]):
             y, grad_fn = f(*args, **kwargs)
-        finally:
-            st.recorders = saved
         if not isinstance(y, Tensor):
             raise TypeError(f"custom_gradient {f.__name__}: f must return (Tensor, grad_fn); "
                             f"got a {type(y).__name__} as output (several outputs are not "
                             "supported: concatenate them into one tensor)")
         inputs = [a for a in args if isinstance(a, Tensor)]
         variables = [v for v in spy.variables if all(v is not a for a in inputs)]
-        cache: list = [None, None]
 
-        def rule(i: int, g: Any, ans: Any, *xs: Any) -> Any:
-            if cache[0] is not g:  # grad_fn runs once per backward pass, not once per input
-                cache[0], cache[1] = g, _call_grad_fn(grad_fn, g, inputs, variables, f)
-            grads = cache[1]
-            gi, grads[i] = grads[i], None  # hand each gradient over once, then let it go
-            if all(x is None for x in grads):
-                cache[0] = cache[1] = None
-            return gi
+        def joint_rule(g: Any, ans: Any, *xs: Any) -> list:
+            return _call_grad_fn(grad_fn, g, inputs, variables, f)
 
         prim = Primitive(lambda *vals: y._value, name=f"custom_gradient:{f.__name__}",
                          register=False)
-        prim.defvjp_argnum(rule)
+        prim.defvjp_all(joint_rule)
         return prim(*inputs, *variables)
 
     return wrapper
@@ -456,7 +258,6 @@ def recompute_grad(f: Callable) -> Callable:
     """
     @functools.wraps(f)
     def wrapper(*args: Any) -> Any:
-        @custom_gradient
         def checkpointed(*xs: Tensor) -> Any:
             y = f(*xs)
 
@@ -474,6 +275,6 @@ def recompute_grad(f: Callable) -> Callable:
 
             return y, grad_fn
 
-        return checkpointed(*args)
+        return _with_gradient(checkpointed, record_forward=False)(*args)
 
     return wrapper

@@ -92,9 +92,10 @@ def check_forward(name: str, args: tuple, vals: list, out: Tensor) -> None:
         f"  created at {_where(caller_location())}")
 
 
-def check_backward(rec: tuple, i: int, g: Any, gi: Any) -> None:
+def check_backward(op: Any, i: int, g: Any, gi: Any) -> None:
     """Called for every gradient a rule returns while detect_anomaly is on: raise if `gi` (the
-    gradient for input i of record `rec`, given upstream `g`) holds a NaN or Inf.
+    gradient for input i of the recorded op `op`, an OpRecord, given upstream `g`) holds a NaN
+    or Inf.
 
     >>> import tapegrad as tg
     >>> check_backward(None, 0, tg.tensor(1.0), tg.tensor(0.5)) is None  # finite: no error
@@ -103,14 +104,14 @@ def check_backward(rec: tuple, i: int, g: Any, gi: Any) -> None:
     kind = _bad(gi)
     if kind is None:
         return
-    prim, vals, loc = rec[0], rec[2], rec[5]
+    name, vals, loc = op.name, op.values, op.location
     if _bad(g):
         how = f"received a NaN/Inf upstream gradient and passed it on to input {i}"
     else:
         how = f"its gradient rule for input {i} created {kind}"
     ins = "\n".join(f"  input {j}: {_stats(v)}" for j, v in enumerate(vals))
     raise FloatingPointError(
-        f"anomaly in the backward pass of '{prim.name}': {how}\n{ins}\n"
+        f"anomaly in the backward pass of '{name}': {how}\n{ins}\n"
         f"  upstream gradient: {_stats(g)}\n  gradient for input {i}: {_stats(gi)}\n"
         f"  op created at {_where(loc)}")
 
@@ -132,23 +133,25 @@ def explain(tape: Any, target: Any, source: Any) -> str:
     >>> print(tape.explain(y, c))  # doctest: +ELLIPSIS
     The source was never watched...
     """
-    from tapegrad.tape import _ARGS, _OUT, _WHERE, backward
-
     if not isinstance(source, Tensor):
         return f"The source is a {type(source).__name__}, not a Tensor: gradients exist only " \
                "for tapegrad Tensors and Variables."
     if source.dtype.kind != "f":
+        what = "an integer" if source.dtype.kind in "iu" else f"a {source.dtype}"
+        if source._is_variable:
+            return (f"The source is {what} Variable ({source.name or 'unnamed'}, dtype "
+                    f"{source.dtype}): such Variables are not trainable and have no gradient. "
+                    "Create it from floats: tg.Variable(3.0), not tg.Variable(3).")
         return (f"The source has dtype {source.dtype}: integer and boolean tensors are not "
                 "differentiable. Create it as a float (tg.tensor(x, dtype='float32')) first.")
-    if tape._freed:
+    if tape.freed:
         return ("This non-persistent tape already gave its gradient and freed its records. "
                 "Use tg.GradientTape(persistent=True) to ask several questions of one tape.")
-    ids = tape._ids
-    if id(source) not in ids:
+    if not tape.tracks(source):
         if source._is_variable and not source.trainable:
             return (f"The source is a non-trainable Variable ({source.name or 'unnamed'}): tapes "
                     "watch only trainable Variables automatically. Call tape.watch(v) to track it.")
-        if source._is_variable and not tape._watch_vars:
+        if source._is_variable and not tape.watches_accessed_variables:
             return ("The tape was created with watch_accessed_variables=False, and the source "
                     "Variable was never passed to tape.watch().")
         if source._is_variable:
@@ -160,43 +163,53 @@ def explain(tape: Any, target: Any, source: Any) -> str:
     if not isinstance(target, Tensor):
         return (f"The target is a {type(target).__name__}, not a Tensor: it left the tape "
                 "(float(), .item() or .numpy() give plain values the tape cannot follow).")
-    records = tape._records
-    dep = {id(source)}
-    for rec in records:
-        if any(id(a) in dep for a in rec[_ARGS]):
-            dep.add(id(rec[_OUT]))
+    dep = tape.dependents([source])
     if id(target) in dep:
-        retained: dict[int, Any] = {}
-        (g,) = backward(records, [target], [None], [source], ids, retained=retained)
-        if g is not None and np.any(g._value != 0):
+        zeroed: list[str] = []
+
+        def first_zero(op: Any, g: Any, contributions: list, grads: dict) -> None:
+            if not zeroed and _nonzero(g) and any(
+                    id(op.inputs[i]) in dep and not _nonzero(gi) for i, gi in contributions):
+                zeroed.append(f"'{op.name}' ({_place(op.location)})")
+
+        (g,) = tape.run_backward([target], [None], [source], observer=first_zero)
+        if g is not None and _nonzero(g):
             return "The target depends on the source and the gradient is not zero."
-        return "The target depends on the source, but " + _zero_reason(records, retained, dep)
-    if id(target) in tape._cut_of:  # the target descends from an op that cut the path
-        reason, op, tracked, _, loc, _ = tape._cuts[tape._cut_of[id(target)]]
+        if zeroed:
+            return ("The target depends on the source, but the gradient is identically zero: "
+                    f"{zeroed[0]} receives a non-zero gradient but passes zero to its input on "
+                    "the path (e.g. relu of negative inputs, sign, clip outside its range, or a "
+                    "max that the input did not win).")
+        return ("The target depends on the source, but the gradient is identically zero (the "
+                "upstream gradient is zero).")
+    cut = tape.cut_before(target)
+    if cut is not None:  # the target descends from an op that cut the path
+        reason, op, tracked, loc = cut
         if any(t in dep for t in tracked):
             return (f"The path from the source to the target is cut at '{op}' "
                     f"({_place(loc)}): {reason}, so no gradient flows through it. "
                     + _cut_advice(op, reason))
-    values = {id(rec[_OUT]._value): rec for rec in records if id(rec[_OUT]) in dep}
-    values[id(source._value)] = None
-    ancestors = {id(target)}  # records on a path to the target
-    for rec in reversed(records):
-        if id(rec[_OUT]) in ancestors:
-            ancestors.update(id(a) for a in rec[_ARGS])
-    for rec in records:
-        if id(rec[_OUT]) not in ancestors:
-            continue
-        for a in rec[_ARGS]:
-            if isinstance(a, Tensor) and id(a) not in ids and id(a._value) in values:
+    values = {id(op.output._value) for op in tape.ops if id(op.output) in dep}
+    values.add(id(source._value))
+    on_path: list = []  # the ops on a path to the target, found by a backward pass
+    tape.run_backward([target], [None], list(tape.watched),
+                      observer=lambda op, *_: on_path.append(op))
+    for op in reversed(on_path):
+        for a in op.inputs:
+            if isinstance(a, Tensor) and not tape.tracks(a) and id(a._value) in values:
                 return (f"A value computed from the source re-entered the tape as a constant at "
-                        f"'{rec[0].name}' ({_place(rec[_WHERE])}): it went through .numpy() (or "
+                        f"'{op.name}' ({_place(op.location)}): it went through .numpy() (or "
                         "tg.tensor of it), which copies it out of the tape. Keep it a Tensor.")
-    if id(target) not in ids:
+    if not tape.tracks(target):
         return ("The target was not recorded by this tape: it was computed outside the `with` "
                 "block, under tg.no_grad() or stop_recording(), from NumPy values, or only from "
                 "tensors the tape does not track.")
     return ("The target does not depend on the source in any recorded op: the source is not "
             "used on any path that leads to the target.")
+
+
+def _nonzero(g: Any) -> bool:
+    return bool(np.any(np.asarray(g._value if isinstance(g, Tensor) else g)))
 
 
 def _cut_advice(op: str, reason: str) -> str:
@@ -211,23 +224,3 @@ def _cut_advice(op: str, reason: str) -> str:
     if op == "stop_gradient":
         return "Remove tg.stop_gradient if the gradient is wanted."
     return "Comparisons, argmax/argmin, rounding and integer casts have no gradient."
-
-
-def _zero_reason(records: list, retained: dict, dep: set) -> str:
-    from tapegrad.tape import _ARGS, _OUT, _WHERE
-
-    for rec in reversed(records):
-        g_out = retained.get(id(rec[_OUT]))
-        if g_out is None or not np.any(np.asarray(g_out._value if isinstance(g_out, Tensor)
-                                                  else g_out)):
-            continue
-        for a in rec[_ARGS]:
-            if id(a) in dep:
-                g_in = retained.get(id(a))
-                if g_in is not None and not np.any(
-                        np.asarray(g_in._value if isinstance(g_in, Tensor) else g_in)):
-                    return (f"the gradient is identically zero: '{rec[0].name}' "
-                            f"({_place(rec[_WHERE])}) receives a non-zero gradient but passes "
-                            "zero to its input on the path (e.g. relu of negative inputs, "
-                            "sign, clip outside its range, or a max that the input did not win).")
-    return "the gradient is identically zero (the upstream gradient is zero)."

@@ -1,9 +1,8 @@
 """Forward-mode differentiation: `ForwardAccumulator` (TensorFlow's name) pushes tangents
 through every op as it runs.
 
-Ops may declare a JVP rule (`Primitive.defjvp`); for the rest the tangent is derived once,
-generically, from the VJP rules: a VJP rule is linear in its upstream gradient u, so
-J v = d/du <vjp(u), v>, which one small reverse pass gives.
+The tangent is derived generically from the ops' VJP rules: a VJP rule is linear in its upstream
+gradient u, so J v = d/du <vjp(u), v>, which one small reverse pass gives.
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.state import STATE
+from tapegrad.state import STATE, Recorder
 from tapegrad.tape import GradientTape, _flatten
 from tapegrad.tensor import Tensor, _to_array
 
 
-class ForwardAccumulator:
+class ForwardAccumulator(Recorder):
     """Compute Jacobian-vector products alongside the forward pass.
 
     >>> import tapegrad as tg
@@ -45,11 +44,6 @@ class ForwardAccumulator:
             self._tangents[id(p)] = t
             self._keep.append(p)
         self._recording = False
-        self._watch_vars = False
-
-    @property
-    def _ids(self) -> dict[int, Tensor]:  # tensors carrying a tangent (for broadcasting)
-        return self._tangents
 
     def __enter__(self) -> ForwardAccumulator:
         STATE.recorders.append(self)
@@ -70,10 +64,7 @@ class ForwardAccumulator:
             return
         self._recording = False
         try:
-            if prim.jvp is not None:
-                t = prim.jvp(inputs, out, *args, **params)
-            else:
-                t = _jvp_from_vjp(prim, inputs, args, params, out)
+            t = _jvp_from_vjp(prim, inputs, args, params, out)
         finally:
             self._recording = True
         if t is not None:
@@ -97,19 +88,11 @@ def _jvp_from_vjp(prim: Any, tangents: list, args: tuple, params: dict, out: Ten
     with GradientTape() as tape:
         tape.watch(u)
         total = None
-        for i, t in enumerate(tangents):
-            if t is None:
+        ws = prim.vjp(u, out, args, params, [t is not None for t in tangents])
+        for w, t in zip(ws, tangents):
+            if w is None or t is None:
                 continue
-            if prim.vjp_argnum is not None:
-                w = prim.vjp_argnum(i, u, out, *args, **params)
-            else:
-                rule = prim.vjps[i] if i < len(prim.vjps) else None
-                if rule is None:
-                    continue
-                w = rule(u, out, *args, **params)
-            if w is None:
-                continue
-            term = (w * t).sum()
+            term = (w * t).sum()  # (w may be broadcast to the output's shape: same product)
             total = term if total is None else total + term
     if total is None:
         return None

@@ -1,4 +1,5 @@
-"""GradientTape: records ops on watched tensors and runs the one backward loop.
+"""GradientTape: records ops on watched tensors, and the one chain-rule loop that every
+backward pass runs (gradients, Jacobians, explain, the learner's step-through).
 
 Every op is recorded after its inputs exist, so the tape read in reverse is already a valid order
 for the chain rule: no graph sort, no recursion. References point one way (tape -> tensors).
@@ -6,16 +7,18 @@ for the chain rule: no graph sort, no recursion. References point one way (tape 
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from tapegrad.state import HOOKS, STATE
+from tapegrad.state import HOOKS, STATE, Recorder
 from tapegrad.tensor import Tensor, Variable
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -24,7 +27,7 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # (primitive, args, values, params, output, (file, line), scope)
 _PRIM, _ARGS, _VALS, _PARAMS, _OUT, _WHERE, _SCOPE = range(7)
 
-
+INSIDE_LIMIT = 4096  # code objects remembered by caller_location (cleared when full)
 _INSIDE: dict[Any, bool] = {}  # code object -> is it tapegrad's own code?
 
 
@@ -37,6 +40,8 @@ def caller_location(depth: int = 2) -> tuple[str, int]:
         code = f.f_code
         ours = inside.get(code)
         if ours is None:
+            if len(inside) >= INSIDE_LIMIT:  # re-run notebook cells make new code objects
+                inside.clear()
             ours = inside[code] = code.co_filename.startswith(_PKG_DIR)
         if not ours:
             return (code.co_filename, f.f_lineno)
@@ -61,18 +66,22 @@ class OpRecord:
     [('exp', (2,)), ('multiply', (2,))]
     """
 
-    __slots__ = ("_rec",)
+    __slots__ = ("_rec", "index")
 
-    def __init__(self, rec: tuple):
+    def __init__(self, rec: tuple, index: int | None = None):
         self._rec = rec
+        self.index = index  # position on the tape (None if unknown)
 
     name = property(lambda self: self._rec[_PRIM].name, doc="The op's registered name.")
     op = property(lambda self: self._rec[_PRIM], doc="The Primitive itself.")
     inputs = property(lambda self: tuple(self._rec[_ARGS]), doc="Input tensors (or constants).")
+    values = property(lambda self: tuple(self._rec[_VALS]),
+                      doc="The inputs' values when the op ran (ndarrays or numbers).")
     output = property(lambda self: self._rec[_OUT], doc="The output tensor.")
     params = property(lambda self: dict(self._rec[_PARAMS]), doc="Static keyword parameters.")
     location = property(lambda self: self._rec[_WHERE], doc="(file, line) that created the op.")
     scope = property(lambda self: "/".join(self._rec[_SCOPE]), doc="Name scope ('' if none).")
+    scopes = property(lambda self: self._rec[_SCOPE], doc="Nested name scopes, outermost first.")
 
     def __repr__(self) -> str:
         ins = ", ".join(_describe(a) for a in self._rec[_ARGS])
@@ -84,21 +93,53 @@ class OpRecord:
     __str__ = __repr__
 
 
-def _flatten(structure: Any, what: str) -> tuple[list, Any]:
-    """Flatten a tensor, list/tuple or dict of tensors; return the leaves and a rebuild function."""
+def _flatten(structure: Any, what: str, strict: bool = True) -> tuple[list, Callable]:
+    """Flatten any nesting of lists, tuples and dicts of tensors (as `tf.nest`); return the
+    leaves and a function that rebuilds the structure from new leaves. Leaves must be Tensors
+    when `strict`, else anything that is not a list, tuple or dict is a leaf."""
     if isinstance(structure, dict):
         keys = list(structure)
-        return [structure[k] for k in keys], lambda vals: dict(zip(keys, vals))
-    if isinstance(structure, (list, tuple)):
-        kind = type(structure)
-        return list(structure), (lambda vals: kind(vals)) if kind in (list, tuple) else tuple
-    if isinstance(structure, Tensor):
+        parts = [_flatten(structure[k], what, strict) for k in keys]
+
+        def rebuild(vals: list) -> Any:
+            return dict(zip(keys, _split(vals, parts)))
+    elif isinstance(structure, (list, tuple)):
+        kind = type(structure) if type(structure) in (list, tuple) else tuple
+        parts = [_flatten(s, what, strict) for s in structure]
+
+        def rebuild(vals: list) -> Any:
+            return kind(_split(vals, parts))
+    elif isinstance(structure, Tensor) or not strict:
         return [structure], lambda vals: vals[0]
-    raise TypeError(f"{what}: expected a Tensor, or a list, tuple or dict of Tensors, "
-                    f"got {type(structure).__name__}")
+    else:
+        raise TypeError(f"{what}: expected a Tensor, or a list, tuple or dict of Tensors, "
+                        f"got {type(structure).__name__}")
+    return [leaf for leaves, _ in parts for leaf in leaves], rebuild
 
 
-class GradientTape:
+def _split(vals: list, parts: list) -> list:
+    out, k = [], 0
+    for leaves, rebuild in parts:
+        out.append(rebuild(vals[k:k + len(leaves)]))
+        k += len(leaves)
+    return out
+
+
+# Live tapes (weakly held) in order of entry: lets viz draw a tensor after the `with` block.
+LIVE_TAPES: weakref.WeakValueDictionary[int, GradientTape] = weakref.WeakValueDictionary()
+_ENTRIES = itertools.count()
+
+
+def tape_of(t: Tensor) -> GradientTape | None:
+    """The most recently entered live tape that still holds the record of `t` (or None)."""
+    for key in sorted(LIVE_TAPES.keys(), reverse=True):
+        tape = LIVE_TAPES.get(key)
+        if tape is not None and tape.has_recorded(t):
+            return tape
+    return None
+
+
+class GradientTape(Recorder):
     """Record operations for automatic differentiation, as in TensorFlow.
 
     >>> import tapegrad as tg
@@ -134,6 +175,7 @@ class GradientTape:
         if self in STATE.recorders:
             raise RuntimeError("GradientTape is already active; tapes cannot be re-entered")
         STATE.recorders.append(self)
+        LIVE_TAPES[next(_ENTRIES)] = self
         self._recording = not self._used
         return self
 
@@ -155,24 +197,30 @@ class GradientTape:
 
     def reset(self) -> None:
         """Forget every recorded op and every watched tensor."""
+        self._free()
+        self._watched = []
+        self._used = self._freed = False
+        self._recording = self in STATE.recorders
+
+    def _free(self) -> None:
+        """Drop the records (the one place a tape lets go of what it recorded)."""
         self._records = []
         self._ids = set()
-        self._watched = []
         self._views = ()
-        self._used = self._freed = False
         self._cuts, self._cut_of, self._exports = [], {}, {}
-        self._recording = self in STATE.recorders
+
+    def _finish(self) -> None:
+        """After a gradient or Jacobian: a non-persistent tape frees its records."""
+        if not self._persistent:
+            self._used = self._freed = True
+            self._recording = False
+            self._free()
 
     # -- watching --------------------------------------------------------------------------
     def watch(self, tensor: Any) -> None:
         """Track `tensor` (or a list/tuple/dict of them) so gradients can be taken for it."""
         leaves, _ = _flatten(tensor, "GradientTape.watch")
         for t in leaves:
-            if isinstance(t, (list, tuple, dict)):
-                self.watch(t)
-                continue
-            if not isinstance(t, Tensor):
-                raise TypeError(f"GradientTape.watch: expected a Tensor, got {type(t).__name__}")
             if t.dtype.kind != "f":
                 warnings.warn(f"GradientTape.watch: a tensor of dtype {t.dtype} is not "
                               "differentiable; its gradient will be None", stacklevel=2)
@@ -185,8 +233,40 @@ class GradientTape:
             self._watched.append(t)
 
     def watched_variables(self) -> tuple[Variable, ...]:
-        """Variables this tape watches, in the order they were first watched."""
+        """Variables this tape watches, in the order they were first watched (still after a
+        non-persistent tape's `gradient`, as in TensorFlow)."""
         return tuple(t for t in self._watched if t._is_variable)
+
+    @property
+    def watched(self) -> tuple[Tensor, ...]:
+        """Every tensor this tape watches (Variables and `watch`ed tensors), in order."""
+        return tuple(self._watched)
+
+    @property
+    def watches_accessed_variables(self) -> bool:
+        """Does this tape watch trainable Variables automatically (the constructor's flag)?"""
+        return self._watch_vars
+
+    def tracks(self, t: Any) -> bool:
+        """Is `t` watched by this tape or computed by one of its records?"""
+        return id(t) in self._ids
+
+    def dependents(self, sources: Sequence[Tensor]) -> set[int]:
+        """Ids of the tracked tensors that depend on any of `sources` (sources included)."""
+        return depends(self._records, {id(s) for s in sources} & self._ids)
+
+    def cut_before(self, t: Tensor) -> tuple | None:
+        """If `t` descends from an op that consumed tracked tensors without being recorded:
+        `(reason, op name, ids of its tracked inputs, (file, line))`, else None."""
+        k = self._cut_of.get(id(t))
+        if k is None:
+            return None
+        reason, op, tracked, _, loc, _ = self._cuts[k]
+        return reason, op, tracked, loc
+
+    def has_recorded(self, t: Tensor) -> bool:
+        """Does this tape hold a record that produced `t` (or track `t`)?"""
+        return id(t) in self._ids and bool(self._records)
 
     # -- recording (called by every primitive while this tape is active) --------------------
     def _record(self, prim: Any, args: tuple, vals: list, params: dict, out: Tensor) -> None:
@@ -238,7 +318,7 @@ class GradientTape:
     def ops(self) -> Sequence[OpRecord]:
         """The recorded ops, in order (read-only)."""
         if len(self._views) != len(self._records):
-            self._views = tuple(OpRecord(r) for r in self._records)
+            self._views = tuple(OpRecord(r, k) for k, r in enumerate(self._records))
         return self._views
 
     # -- gradients -------------------------------------------------------------------------
@@ -252,6 +332,16 @@ class GradientTape:
         `retain_gradients()` first); None if none flowed."""
         return self._grads.get(id(t))
 
+    @property
+    def retained_gradients(self) -> dict[int, Tensor]:
+        """Gradients kept by `retain_gradients()` from the last `gradient` call, by tensor id."""
+        return dict(self._grads)
+
+    @property
+    def freed(self) -> bool:
+        """True once a non-persistent tape gave its gradient and dropped its records."""
+        return self._freed
+
     def explain(self, target: Tensor, source: Tensor) -> str:
         """Say in plain words why the gradient of `target` with respect to `source` is None or
         zero (see `tapegrad.debug.explain`)."""
@@ -261,17 +351,80 @@ class GradientTape:
 
     def jacobian(self, target: Tensor, source: Tensor,
                  unconnected_gradients: str = "none") -> Tensor | None:
-        """Jacobian of `target` with respect to `source`: shape `target.shape + source.shape`."""
-        from tapegrad.autodiff import tape_jacobian
+        """Jacobian of `target` with respect to `source`: shape `target.shape + source.shape`.
 
-        return tape_jacobian(self, target, source, unconnected_gradients)
+        One backward pass with a batch of seeds (one row of the identity per target element);
+        when an outer tape records, one recorded pass per row (so it can be differentiated).
+
+        >>> import tapegrad as tg
+        >>> x = tg.Variable([1.0, 2.0])
+        >>> with tg.GradientTape() as tape:
+        ...     y = x * x
+        >>> tape.jacobian(y, x).numpy()
+        array([[2., 0.],
+               [0., 4.]], dtype=float32)
+        """
+        self._check_usable("jacobian")
+        _check_pair("jacobian", target, source)
+        n = target.size
+        shape = target.shape + source.shape
+        if n == 0 or source.size == 0:
+            connected = id(target) in depends(self._records, {id(source)} & self._ids)
+            jac = Tensor._wrap(np.zeros(shape, source.dtype)) if connected else None
+        elif _create_graph({id(self)}):  # an outer tape records: one Tensor-mode pass per row
+            rows = []
+            for k in range(n):
+                seed = np.zeros(n, target.dtype)
+                seed[k] = 1
+                (g,) = self.run_backward([target], [Tensor._wrap(seed.reshape(target.shape))],
+                                         [source], record_self=False)
+                rows.append(g)
+            if all(r is None for r in rows):
+                jac = None
+            else:
+                from tapegrad.ops import reshape, stack
+
+                zero = Tensor._wrap(np.zeros(source.shape, source.dtype))
+                jac = reshape(stack([zero if r is None else r for r in rows]), shape)
+        else:
+            seeds = np.eye(n, dtype=target.dtype).reshape((n,) + target.shape)
+            (out,) = self.run_backward([target], [seeds], [source], batched=True,
+                                       record_self=False)
+            jac = None if out is None else Tensor._wrap(out.reshape(shape))
+        self._finish()
+        if jac is None and unconnected_gradients == "zero":
+            return Tensor._wrap(np.zeros(shape, source.dtype))
+        return jac
 
     def batch_jacobian(self, target: Tensor, source: Tensor) -> Tensor | None:
         """Per-example Jacobians: shape `(batch,) + target.shape[1:] + source.shape[1:]`
-        (row b of target must depend only on row b of source)."""
-        from tapegrad.autodiff import tape_batch_jacobian
+        (row b of target must depend only on row b of source).
 
-        return tape_batch_jacobian(self, target, source)
+        >>> import tapegrad as tg
+        >>> x = tg.Variable([[1.0, 2.0], [3.0, 4.0]])
+        >>> with tg.GradientTape() as tape:
+        ...     y = x * x
+        >>> tape.batch_jacobian(y, x).shape
+        (2, 2, 2)
+        """
+        self._check_usable("batch_jacobian")
+        _check_pair("batch_jacobian", target, source)
+        if target.ndim < 1 or source.ndim < 1 or target.shape[0] != source.shape[0]:
+            raise ValueError(f"batch_jacobian: target {target.shape} and source {source.shape} "
+                             "must share their first (batch) dimension")
+        b, inner = target.shape[0], target.shape[1:]
+        t = int(np.prod(inner))
+        if b * t == 0 or source.size == 0:
+            self._finish()
+            return Tensor._wrap(np.zeros((b,) + inner + source.shape[1:], source.dtype))
+        seeds = np.zeros((t, b, t), target.dtype)
+        seeds[np.arange(t), :, np.arange(t)] = 1
+        seeds = seeds.reshape((t,) + target.shape)
+        (out,) = self.run_backward([target], [seeds], [source], batched=True, record_self=False)
+        self._finish()
+        if out is None:
+            return None
+        return Tensor._wrap(np.moveaxis(out, 1, 0).reshape((b,) + inner + source.shape[1:]))
 
     def graph(self, **options: Any) -> Any:
         """Draw the recorded graph as a `graphviz.Digraph` (see `tapegrad.viz.graph`)."""
@@ -285,45 +438,56 @@ class GradientTape:
 
         return viz.backward_steps(self, target)
 
+    def _check_usable(self, what: str) -> None:
+        if self._used:
+            raise RuntimeError(
+                f"GradientTape.{what} can only be called once on a non-persistent tape: "
+                "its records were freed. Use GradientTape(persistent=True) to take several "
+                "gradients, or record again in a new tape.")
+
+    def run_backward(self, targets: list, seeds: list, sources: list, *,
+                     batched: bool = False, retained: dict | None = None,
+                     observer: Any = None, record_self: bool = True) -> list:
+        """The chain rule over this tape's records (see `backward`). The tape pauses its own
+        recording, unless it is persistent, inside its block and `record_self`: then it records
+        the gradient computation too, as TF does, so a second call can differentiate it."""
+        was = self._recording
+        self._recording = (record_self and was and self._persistent
+                           and self in STATE.recorders)
+        try:
+            return backward(self._records, targets, seeds, sources, self._ids,
+                            watched=self._watched, retained=retained, batched=batched,
+                            observer=observer)
+        finally:
+            self._recording = was
+
     def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
                  unconnected_gradients: str = "none") -> Any:
         """Gradient of `target` (summed if not scalar) with respect to each of `sources`.
 
-        `sources` may be a Tensor or a list/tuple/dict of them; the result has the same
-        structure. Unconnected sources give None, or zeros with `unconnected_gradients="zero"`.
-        A non-persistent tape frees its records here, unless a gradient came out None: then it
-        keeps them (but takes no further gradients) so that `tape.explain` can say why.
+        `sources` may be a Tensor or any nesting of lists, tuples and dicts of them; the result
+        has the same structure. Unconnected sources give None, or zeros with
+        `unconnected_gradients="zero"`. A non-persistent tape frees its records here, unless a
+        gradient came out None: then it keeps them (but takes no further gradients) so that
+        `tape.explain` can say why.
         """
-        if self._used:
-            raise RuntimeError(
-                "GradientTape.gradient can only be called once on a non-persistent tape: "
-                "its records were freed. Use GradientTape(persistent=True) to take several "
-                "gradients, or record again in a new tape.")
+        self._check_usable("gradient")
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or "
                              f"'zero', got {unconnected_gradients!r}")
-        targets, _ = _flatten(target, "GradientTape.gradient target")
+        if not isinstance(target, (Tensor, list, tuple, dict)):
+            raise TypeError(f"GradientTape.gradient target: expected a Tensor, or a list, tuple "
+                            f"or dict of Tensors, got {type(target).__name__}")
+        targets, _ = _flatten(target, "GradientTape.gradient target", strict=False)
         srcs, rebuild = _flatten(sources, "GradientTape.gradient sources")
-        for s in srcs:
-            if not isinstance(s, Tensor):
-                raise TypeError(f"GradientTape.gradient: sources must be Tensors, "
-                                f"got {type(s).__name__}")
         if isinstance(target, Tensor) and output_gradients is not None \
                 and not isinstance(output_gradients, Tensor):
             output_gradients = [output_gradients]  # one target: the whole value is its seed
         elif isinstance(target, dict) and isinstance(output_gradients, dict):
             output_gradients = [output_gradients.get(k) for k in target]  # match by key
         seeds = _seeds(targets, output_gradients)
-        was = self._recording
-        # Inside its own block a persistent tape records the gradient computation too (as TF
-        # does), so a second call can differentiate it; otherwise it pauses.
-        self._recording = was and self._persistent and self in STATE.recorders
-        try:
-            retained = {} if self._retain else None
-            grads = backward(self._records, targets, seeds, srcs, self._ids, retained=retained,
-                             watched=self._watched)
-        finally:
-            self._recording = was
+        retained = {} if self._retain else None
+        grads = self.run_backward(targets, seeds, srcs, retained=retained)
         if retained is not None:
             self._grads = {k: v if isinstance(v, Tensor) else Tensor._wrap(v)
                            for k, v in retained.items()}
@@ -333,19 +497,19 @@ class GradientTape:
               and any(g is None for g in grads)):
             self._used = True  # records kept so that explain() can say why a gradient is None
             self._recording = False
-        elif not self._persistent:
-            self._used = True
-            self._freed = True
-            self._recording = False
-            self._records = []
-            self._ids = set()
-            self._watched = []
-            self._views = ()
-            self._cuts, self._cut_of, self._exports = [], {}, {}
+        else:
+            self._finish()
         if unconnected_gradients == "zero":
             grads = [Tensor._wrap(np.zeros(s.shape, s.dtype)) if g is None else g
                      for g, s in zip(grads, srcs)]
         return rebuild(grads)
+
+
+def _check_pair(what: str, target: Any, source: Any) -> None:
+    for name, t in (("target", target), ("source", source)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"GradientTape.{what}: {name} must be a Tensor (a single one; use "
+                            f"gradient for structures), got {type(t).__name__} {t!r:.40}")
 
 
 def _seeds(targets: list, output_gradients: Any) -> list:
@@ -353,8 +517,11 @@ def _seeds(targets: list, output_gradients: Any) -> list:
         return [None] * len(targets)
     if isinstance(output_gradients, (np.ndarray, float, int)):
         outs = [output_gradients]
+    elif isinstance(output_gradients, (list, tuple)) and len(output_gradients) == len(targets):
+        outs = list(output_gradients)  # one seed per target (seeds may be nested lists)
     else:
-        outs, _ = _flatten(output_gradients, "GradientTape.gradient output_gradients")
+        outs, _ = _flatten(output_gradients, "GradientTape.gradient output_gradients",
+                           strict=False)
     if len(outs) != len(targets):
         raise ValueError(f"GradientTape.gradient: {len(outs)} output_gradients for "
                          f"{len(targets)} targets")
@@ -366,9 +533,9 @@ def _seeds(targets: list, output_gradients: Any) -> list:
         if not isinstance(o, Tensor):
             try:
                 o = Tensor._wrap(np.asarray(o, dtype=t.dtype))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as e:
                 raise TypeError(f"GradientTape.gradient: output_gradients must be numeric, "
-                                f"got {type(o).__name__}") from None
+                                f"got {type(o).__name__}") from e
         if o.shape != t.shape:
             raise ValueError(f"GradientTape.gradient: output_gradients of shape {o.shape} do "
                              f"not match target of shape {t.shape}")
@@ -376,120 +543,81 @@ def _seeds(targets: list, output_gradients: Any) -> list:
     return seeds
 
 
-def _create_graph(exclude: set[int]) -> bool:
-    """Must the backward pass be recorded? Yes when another recorder is active and recording."""
-    return any(r._recording for r in STATE.recorders if id(r) not in exclude)
+# -- the backward pass -----------------------------------------------------------------------
 
 
-def backward(records: list, targets: list, seeds: list, sources: list, tracked: set[int],
-             exclude: tuple = (), retained: dict | None = None,
-             watched: list | None = None) -> list:
-    """The chain rule over `records` in reverse; returns one gradient (or None) per source.
+def chain_rule(records: list, grads: dict, needed: Any, vjps: Callable,
+               steps: Any = None) -> dict:
+    """The chain rule, once for every backward pass.
 
-    Runs the gradient rules on ndarrays unless an outer recorder is active, in which case they
-    run on Tensors so that the outer recorder records them (higher-order derivatives).
+    Walk the records backwards; for each op whose output has a gradient `g` (popped: nothing
+    later adds to it), let `vjps(record, g, needed)` apply the op's rules and give `(input
+    index, gradient)` pairs, and add each to its input's gradient. `grads` maps tensor ids to
+    gradients (the seeds on entry, what is left on exit). `steps`, if given, observes and may
+    replace each upstream gradient (`arrived`), sees each contribution (`passed`) and the
+    state after each op (`finished`): hooks, anomaly checks, retained gradients, step-through.
     """
-    src_ids = {id(s) for s in sources if id(s) in tracked}
-    if not src_ids:
-        return [None] * len(sources)
-    if watched is not None and all(id(w) in src_ids for w in watched):
-        dep = tracked  # every tracked tensor descends from a watched one, here all sources
-    else:  # forward sweep: which tensors depend on a source (only those need gradients)
-        dep = set(src_ids)
-        for rec in records:
-            for a in rec[_ARGS]:
-                if id(a) in dep:
-                    dep.add(id(rec[_OUT]))
-                    break
-    create_graph = _create_graph({id(x) for x in exclude})
-    raw = not create_graph
-    grads: dict[int, Any] = {}
-    for t, seed in zip(targets, seeds):
-        if not isinstance(t, Tensor) or id(t) not in dep or t.dtype.kind != "f":
+    for rec in reversed(records):
+        g = grads.pop(id(rec[_OUT]), None)
+        if g is None:
             continue
-        if seed is None:
-            seed = Tensor._wrap(np.ones(t.shape, t.dtype))
-        g = seed._value if raw else seed
-        tid = id(t)
-        grads[tid] = g if tid not in grads else grads[tid] + g
-    result: dict[int, Any] = {}
-    st = STATE
-    old_raw = st.raw
-    st.raw = raw
-    anomaly = st.anomaly
-    # Per-output work (hooks, intermediate sources, retained gradients) is rare: test it once.
-    leaves = {id(w) for w in watched} if watched is not None else set()
-    special = bool(HOOKS) or retained is not None or not src_ids <= leaves
-    pop, get = grads.pop, grads.get
-    try:
-        for rec in reversed(records):
-            prim, args, vals, params, out = rec[0], rec[1], rec[2], rec[3], rec[4]
-            oid = id(out)
-            g = pop(oid, None)
-            if g is None:
-                continue
-            if special:
-                if HOOKS:
-                    entry = HOOKS.get(oid)
-                    if entry is not None:
-                        g = _run_hooks(entry[1], g, raw)
-                if oid in src_ids:
-                    result[oid] = g
-                if retained is not None:
-                    retained[oid] = g
-            if raw:
-                ans, inputs = out._value, vals
-            else:
-                ans, inputs = out, _recorded_inputs(args, vals)
-            by_argnum, vjps = prim.vjp_argnum, prim.vjps
-            i = -1
-            for a in args:
-                i += 1
-                aid = id(a)
-                if aid not in dep:
-                    continue
-                if by_argnum is not None:
-                    gi = by_argnum(i, g, ans, *inputs, **params)
-                else:
-                    rule = vjps[i] if i < len(vjps) else None
-                    if rule is None:
-                        continue
-                    gi = rule(g, ans, *inputs, **params) if params else rule(g, ans, *inputs)
-                if gi is None:
-                    continue
-                if raw:  # (inlined: this runs once per gradient)
-                    want = vals[i]
-                    if gi.__class__ is not np.ndarray:
-                        gi = np.asarray(gi)
-                    if gi.shape != want.shape:
-                        raise _shape_error(prim.name, i, gi.shape, want.shape)
-                    if gi.dtype is not want.dtype and gi.dtype != want.dtype:
-                        gi = gi.astype(want.dtype)
-                else:
-                    gi = _checked(gi, a, prim.name, i)
-                if anomaly:
-                    from tapegrad.debug import check_backward
+        if steps is not None:
+            g = steps.arrived(rec, g)
+        args = rec[_ARGS]
+        for i, gi in vjps(rec, g, needed):
+            if steps is not None:
+                steps.passed(rec, i, g, gi)
+            aid = id(args[i])
+            prev = grads.get(aid)
+            grads[aid] = gi if prev is None else prev + gi
+        if steps is not None:
+            steps.finished(rec, g, grads)
+    return grads
 
-                    check_backward(rec, i, g, gi)
-                prev = get(aid)
-                grads[aid] = gi if prev is None else prev + gi
-    finally:
-        st.raw = old_raw
-    if retained is not None:
-        retained.update((k, v) for k, v in grads.items() if k not in retained)
-    out_grads = []
-    for s in sources:
-        sid = id(s)
-        g = result.get(sid)
-        if g is None and sid in src_ids:
-            g = grads.get(sid)
-        if g is not None:
-            if sid not in result and HOOKS and sid in HOOKS:
-                g = _run_hooks(HOOKS[sid][1], g, raw)
-            if raw:
-                g = Tensor._wrap(g)
-        out_grads.append(g)
-    return out_grads
+
+def depends(records: list, source_ids: set[int]) -> set[int]:
+    """Ids of the tensors that depend on a source (only those need gradients): one forward
+    sweep."""
+    dep = set(source_ids)
+    for rec in records:
+        for a in rec[_ARGS]:
+            if id(a) in dep:
+                dep.add(id(rec[_OUT]))
+                break
+    return dep
+
+
+# -- the three ways to apply rules: ndarrays (first order), Tensors (recorded), batched seeds --
+
+
+def _shape_error(name: str, i: int, got: tuple, want: tuple) -> ValueError:
+    return ValueError(f"gradient rule of op '{name}' returned shape {got} for input {i} of "
+                      f"shape {want}: this is a bug in the rule")
+
+
+def raw_vjps(rec: tuple, g: np.ndarray, needed: Any) -> list:
+    """Rules on ndarrays; each gradient gets its input's shape (elementwise ops' broadcast
+    gradients are summed back here, the one place) and dtype."""
+    prim, args, vals, params, out, _, _ = rec
+    wanted = [id(a) in needed for a in args]
+    pairs = []
+    for i, gi in enumerate(prim.vjp(g, out._value, vals, params, wanted)):
+        if gi is None or not wanted[i]:
+            continue
+        want = vals[i]
+        if gi.__class__ is not np.ndarray:
+            gi = np.asarray(gi)
+        if gi.shape != want.shape:
+            if prim.elementwise and gi.ndim >= want.ndim:
+                from tapegrad.ops.shape import _sum_to
+
+                gi = _sum_to.fwd(gi, shape=want.shape)
+            if gi.shape != want.shape:
+                raise _shape_error(prim.name, i, gi.shape, want.shape)
+        if gi.dtype != want.dtype:
+            gi = gi.astype(want.dtype)
+        pairs.append((i, gi))
+    return pairs
 
 
 def _recorded_inputs(args: tuple, vals: list) -> tuple:
@@ -501,22 +629,198 @@ def _recorded_inputs(args: tuple, vals: list) -> tuple:
                  for a, v in zip(args, vals))
 
 
-def _shape_error(name: str, i: int, got: tuple, want: tuple) -> ValueError:
-    return ValueError(f"gradient rule of op '{name}' returned shape {got} for input {i} of "
-                      f"shape {want}: this is a bug in the rule")
+def tensor_vjps(rec: tuple, g: Tensor, needed: Any) -> list:
+    """Rules on Tensors, recorded by the outer tapes (higher-order derivatives)."""
+    prim, args, vals, params, out, _, _ = rec
+    wanted = [id(a) in needed for a in args]
+    st = STATE
+    st.rule, outer = rec, st.rule  # a tracer names the rule that made each op
+    try:
+        return _tensor_pairs(prim, args, vals, params, out, g, wanted)
+    finally:
+        st.rule = outer
 
 
-def _checked(gi: Any, a: Tensor, name: str, i: int) -> Tensor:
-    """Gradients (Tensors here) must have their input's shape and dtype."""
-    if not isinstance(gi, Tensor):
-        gi = Tensor._wrap(np.asarray(gi))
-    if gi.shape != a.shape:
-        raise _shape_error(name, i, gi.shape, a.shape)
-    if gi.dtype != a.dtype:
-        from tapegrad.ops import astype
+def _tensor_pairs(prim: Any, args: tuple, vals: list, params: dict, out: Tensor, g: Tensor,
+                  wanted: list) -> list:
+    from tapegrad.ops import astype, sum_to
 
-        gi = astype(gi, a.dtype)
-    return gi
+    pairs = []
+    gis = prim.vjp(g, out, _recorded_inputs(args, vals), params, wanted)
+    for i, gi in enumerate(gis):
+        if gi is None or not wanted[i]:
+            continue
+        a = args[i]
+        if not isinstance(gi, Tensor):
+            gi = Tensor._wrap(np.asarray(gi))
+        if gi.shape != a.shape and prim.elementwise and gi.ndim >= a.ndim:
+            gi = sum_to(gi, a.shape)
+        if gi.shape != a.shape:
+            raise _shape_error(prim.name, i, gi.shape, a.shape)
+        if gi.dtype != a.dtype:
+            gi = astype(gi, a.dtype)
+        pairs.append((i, gi))
+    return pairs
+
+
+def _sum_leading(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """sum_to for a batch of gradients: keep the leading axis, sum the rest down to `shape`."""
+    n = g.shape[0]
+    lead = g.ndim - 1 - len(shape)
+    axes = tuple(range(1, 1 + lead)) + tuple(
+        1 + lead + i for i, s in enumerate(shape) if s == 1 and g.shape[1 + lead + i] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return out.reshape((n,) + shape)
+
+
+def batched_vjps(rec: tuple, g: np.ndarray, needed: Any) -> list:
+    """Rules for a batch of upstream gradients (leading axis, one per Jacobian row): elementwise
+    rules broadcast over it, ops with a batched rule use it, the others go row by row."""
+    prim, args, vals, params, out, _, _ = rec
+    ans = out._value
+    n = g.shape[0]
+    wanted = [id(a) in needed for a in args]
+    if prim.elementwise:
+        gis = list(prim.vjp(g, ans, vals, params, wanted))
+    else:
+        gis = [None] * len(args)
+        if prim.batched is not None:
+            gis = [prim.batched(i, g, ans, *vals, **params) if w else None
+                   for i, w in enumerate(wanted)]
+        rest = [w and gi is None for w, gi in zip(wanted, gis)]
+        if any(rest):
+            rows = [prim.vjp(row, ans, vals, params, rest) for row in g]
+            for i, r in enumerate(rest):
+                if r and all(row[i] is not None for row in rows):
+                    gis[i] = np.stack([np.asarray(row[i]) for row in rows])
+    pairs = []
+    for i, gi in enumerate(gis):
+        if gi is None or not wanted[i]:
+            continue
+        want = (n,) + vals[i].shape
+        gi = np.asarray(gi)
+        if gi.shape != want:
+            if prim.elementwise and gi.ndim >= len(want):
+                gi = _sum_leading(gi, vals[i].shape)
+            elif gi.ndim <= len(want):
+                gi = np.broadcast_to(gi, want)
+            if gi.shape != want:
+                raise ValueError(f"jacobian: rule of '{prim.name}' gave shape {gi.shape} for "
+                                 f"input {i}, expected {want}")
+        pairs.append((i, gi.astype(vals[i].dtype, copy=False)))
+    return pairs
+
+
+# -- the named steps around the chain rule -------------------------------------------------
+
+
+class Steps:
+    """What happens around the chain rule besides it: gradient hooks, catching the gradients
+    of sources that are outputs of ops, retained gradients, anomaly checks, and an observer
+    (the learner's step-through) that sees every op's upstream and contributions."""
+
+    def __init__(self, records: list, sources: set[int], raw: bool, batched: bool,
+                 retained: dict | None, observer: Any):
+        self.sources, self.raw, self.batched = sources, raw, batched
+        self.retained, self.observer = retained, observer
+        self.anomaly = STATE.anomaly
+        self.final: dict[int, Any] = {}
+        self.contributions: list = []
+        self.position = {id(r): k for k, r in enumerate(records)} if observer else {}
+
+    def hooked(self, tid: int, g: Any) -> Any:
+        """Apply the tensor's gradient hooks, if it has any (row by row for a batch)."""
+        entry = HOOKS.get(tid) if HOOKS else None
+        if entry is None:
+            return g
+        if self.batched:
+            return np.stack([_run_hooks(entry[1], row, True) for row in g])
+        return _run_hooks(entry[1], g, self.raw)
+
+    def arrived(self, rec: tuple, g: Any) -> Any:
+        oid = id(rec[_OUT])
+        g = self.hooked(oid, g)
+        if oid in self.sources:
+            self.final[oid] = g
+        if self.retained is not None:
+            self.retained[oid] = g
+        self.contributions = []
+        return g
+
+    def passed(self, rec: tuple, i: int, g: Any, gi: Any) -> None:
+        if self.anomaly:
+            from tapegrad.debug import check_backward
+
+            check_backward(OpRecord(rec), i, g, gi)
+        if self.observer is not None:
+            self.contributions.append((i, gi))
+
+    def finished(self, rec: tuple, g: Any, grads: dict) -> None:
+        if self.observer is not None:
+            self.observer(OpRecord(rec, self.position[id(rec)]), g, self.contributions, grads)
+
+
+def _create_graph(exclude: set[int]) -> bool:
+    """Must the backward pass be recorded? Yes when another recorder is active and recording."""
+    return any(r._recording for r in STATE.recorders if id(r) not in exclude)
+
+
+def backward(records: list, targets: list, seeds: list, sources: list, tracked: set[int],
+             *, watched: list | None = None, retained: dict | None = None,
+             batched: bool = False, observer: Any = None) -> list:
+    """Run the chain rule from `targets` (seeded with `seeds`, ones where None) to `sources`;
+    return one gradient (or None) per source.
+
+    The rules run on ndarrays unless an outer recorder is recording, in which case they run on
+    Tensors so that it records them (higher-order derivatives). With `batched`, each seed has
+    a leading axis of rows (Jacobians; ndarrays only). `observer(op, g, [(i, gi), ...], grads)`
+    sees each op (an OpRecord) once its gradients are passed on.
+    """
+    src_ids = {id(s) for s in sources if id(s) in tracked}
+    if not src_ids:
+        return [None] * len(sources)
+    if watched is not None and all(id(w) in src_ids for w in watched):
+        dep = tracked  # every tracked tensor descends from a watched one, here all sources
+    else:
+        dep = depends(records, src_ids)
+    raw = batched or not _create_graph(set())
+    grads: dict[int, Any] = {}
+    for t, seed in zip(targets, seeds):
+        if not isinstance(t, Tensor) or id(t) not in dep or t.dtype.kind != "f":
+            continue
+        if seed is None:
+            seed = Tensor._wrap(np.ones(t.shape, t.dtype))
+        g = seed._value if raw and isinstance(seed, Tensor) else seed
+        tid = id(t)
+        grads[tid] = g if tid not in grads else grads[tid] + g
+    leaves = {id(w) for w in watched} if watched is not None else set()
+    steps = None
+    if HOOKS or retained is not None or observer is not None or STATE.anomaly \
+            or not src_ids <= leaves:
+        steps = Steps(records, src_ids, raw, batched, retained, observer)
+    vjps = batched_vjps if batched else raw_vjps if raw else tensor_vjps
+    st = STATE
+    old_raw = st.raw
+    st.raw = raw
+    try:
+        chain_rule(records, grads, dep, vjps, steps)
+    finally:
+        st.raw = old_raw
+    if retained is not None:
+        retained.update((k, v) for k, v in grads.items() if k not in retained)
+    final = steps.final if steps is not None else {}
+    out_grads = []
+    for s in sources:
+        sid = id(s)
+        g = final.get(sid)
+        if g is None and sid in src_ids:
+            g = grads.get(sid)
+            if g is not None and steps is not None:
+                g = steps.hooked(sid, g)  # a leaf's hooks run once its gradient is complete
+        if g is not None and raw and not batched:
+            g = Tensor._wrap(g)
+        out_grads.append(g)
+    return out_grads
 
 
 def _run_hooks(hooks: list, g: Any, raw: bool) -> Any:

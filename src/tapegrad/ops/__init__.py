@@ -1,112 +1,17 @@
 """tapegrad's ops: the registry (`primitive`) and one module per family.
 
-Every differentiable op is a `Primitive` in `REGISTRY`, declared once with its gradient rule.
+Every differentiable op is a `Primitive` in `REGISTRY`, declared once in its family module with
+its gradient rules and what it is (elementwise, phrase, batched or joint rule). The exports here
+are generated from each family's `__all__`, so adding an op touches its family file only.
 """
 
-from tapegrad.ops.conv import (
-    avg_pool1d,
-    avg_pool2d,
-    col2im,
-    conv1d,
-    conv2d,
-    conv_output_length,
-    depthwise_conv2d,
-    im2col,
-    max_pool1d,
-    max_pool2d,
-)
-from tapegrad.ops.elementwise import (
-    abs,
-    add,
-    ceil,
-    clip,
-    cos,
-    divide,
-    elu,
-    equal,
-    exp,
-    expm1,
-    floor,
-    greater,
-    greater_equal,
-    isfinite,
-    isnan,
-    leaky_relu,
-    less,
-    less_equal,
-    log,
-    log1p,
-    logical_and,
-    logical_not,
-    logical_or,
-    logical_xor,
-    maximum,
-    minimum,
-    multiply,
-    negative,
-    not_equal,
-    power,
-    relu,
-    round,
-    sigmoid,
-    sign,
-    sin,
-    softplus,
-    sqrt,
-    square,
-    subtract,
-    tan,
-    tanh,
-    where,
-)
-from tapegrad.ops.indexing import getitem, scatter_add, take
-from tapegrad.ops.linalg import dot, einsum, matmul
-from tapegrad.ops.nn_ops import log_softmax, logsumexp, lstm_cell, softmax
+from tapegrad.ops import conv, elementwise, indexing, linalg, nn_ops, reduce, shape
 from tapegrad.ops.primitive import REGISTRY, Primitive, nondifferentiable, primitive
-from tapegrad.ops.reduce import (
-    argmax,
-    argmin,
-    cumsum,
-    max,
-    mean,
-    min,
-    norm,
-    prod,
-    std,
-    sum,
-    var,
-)
-from tapegrad.ops.shape import (
-    astype,
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    flip,
-    moveaxis,
-    pad,
-    repeat,
-    reshape,
-    split,
-    squeeze,
-    stack,
-    sum_to,
-    swapaxes,
-    tile,
-    transpose,
-)
 
-__all__ = [
-    "REGISTRY", "Primitive", "primitive", "nondifferentiable",
-    "abs", "add", "ceil", "clip", "cos", "divide", "elu", "equal", "exp", "expm1", "floor",
-    "greater", "greater_equal", "isfinite", "isnan", "leaky_relu", "less", "less_equal", "log",
-    "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "maximum", "minimum",
-    "multiply", "negative", "not_equal", "power", "relu", "round", "sigmoid", "sign", "sin",
-    "softplus", "sqrt", "square", "subtract", "tan", "tanh", "where",
-    "getitem", "scatter_add", "take", "dot", "einsum", "matmul",
-    "log_softmax", "logsumexp", "lstm_cell", "softmax",
-    "argmax", "argmin", "cumsum", "max", "mean", "min", "norm", "prod", "std", "sum", "var",
-    "astype", "broadcast_to", "concatenate", "expand_dims", "flip", "moveaxis", "pad", "repeat",
-    "reshape", "split", "squeeze", "stack", "sum_to", "swapaxes", "tile", "transpose",
-    "avg_pool1d", "avg_pool2d", "col2im", "conv1d", "conv2d", "conv_output_length",
-    "depthwise_conv2d", "im2col", "max_pool1d", "max_pool2d",
-]
+FAMILIES = (elementwise, reduce, shape, linalg, indexing, nn_ops, conv)
+
+for _family in FAMILIES:
+    globals().update({_name: getattr(_family, _name) for _name in _family.__all__})
+
+__all__ = ["REGISTRY", "Primitive", "primitive", "nondifferentiable",
+           *(name for family in FAMILIES for name in family.__all__)]

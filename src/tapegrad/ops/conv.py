@@ -465,5 +465,6 @@ def avg_pool1d(x: Any, pool_size: int = 2, strides: int | None = None,
     return _pool1d(_avg_pool2d, "avg_pool1d", x, pool_size, strides, padding)
 
 
-__all__ = ["avg_pool1d", "avg_pool2d", "col2im", "conv1d", "conv2d", "conv_output_length",
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+           "avg_pool1d", "avg_pool2d", "col2im", "conv1d", "conv2d", "conv_output_length",
            "depthwise_conv2d", "im2col", "max_pool1d", "max_pool2d"]

@@ -1,8 +1,9 @@
 """Elementwise ops. Each forward sits next to its gradient rule, written in tapegrad ops.
 
-Binary ops broadcast their inputs explicitly (a `broadcast_to` node) before the primitive runs,
-so no rule here contains broadcasting code. Kink conventions: relu, abs and sign have gradient 0
-at 0; maximum/minimum split the gradient equally between tied inputs.
+Every op here is declared `elementwise`: its rules may return gradients in the broadcast shape
+of the output, and the engine sums them back to each input's shape (the one place that undoes
+broadcasting), so no rule here contains broadcasting code. Kink conventions: relu, abs and sign
+have gradient 0 at 0; maximum/minimum split the gradient equally between tied inputs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from tapegrad.ops.primitive import nondifferentiable, primitive
-from tapegrad.ops.shape import _broadcast_to
 from tapegrad.state import STATE
 from tapegrad.tensor import Tensor, Variable, _to_array
 
@@ -21,16 +21,10 @@ _TENSORS = (Tensor, Variable)
 # -- explicit broadcasting -------------------------------------------------------------------
 
 
-def _tracked(x: Tensor) -> bool:
-    for r in STATE.recorders:
-        if id(x) in r._ids or (x._trainable and r._watch_vars):
-            return True
-    return False
-
-
 def broadcast_args(name: str, *args: Any) -> list:
-    """Convert array-likes to Tensors and insert `broadcast_to` for tracked inputs whose shape
-    differs from the result's; Python and NumPy scalars stay weakly typed constants."""
+    """Convert array-likes to Tensors and check that the shapes broadcast together; Python and
+    NumPy scalars stay weakly typed constants. (The engine sums the gradients of these
+    elementwise ops back to each input's shape, whatever was tracked when they ran.)"""
     out = []
     shapes = []
     for a in args:
@@ -49,16 +43,12 @@ def broadcast_args(name: str, *args: Any) -> list:
     if len(shapes) < 2 or all(s == shapes[0] for s in shapes) or STATE.raw:
         return out
     try:
-        shape = _result_shape(shapes)
+        _result_shape(shapes)
     except ValueError:
         desc = " and ".join(str(s) for s in shapes)
         raise ValueError(f"{name}: shapes {desc} cannot be broadcast together "
                          "(NumPy broadcasting: trailing dimensions must match or be 1)") from None
-    if not STATE.recorders:
-        return out
-    return [_broadcast_to(a, shape=shape)
-            if isinstance(a, Tensor) and a._value.shape != shape and _tracked(a) else a
-            for a in out]
+    return out
 
 
 def _result_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -95,91 +85,91 @@ def _binary(prim: Any, doc: str) -> Any:
 
 # -- unary ---------------------------------------------------------------------------------
 
-negative = primitive(np.negative, doc="""
+negative = primitive(np.negative, elementwise=True, phrase="d(-x)/dx = -1", doc="""
 -x, elementwise.
 
 >>> import tapegrad as tg
 >>> tg.negative(tg.tensor([1.5, -2.0])).numpy()
 array([-1.5,  2. ], dtype=float32)
 """).defvjp(lambda g, ans, x: -g)
-exp = primitive(np.exp, doc="""
+exp = primitive(np.exp, elementwise=True, phrase="d exp(x)/dx = exp(x)", doc="""
 e ** x, elementwise; the gradient reuses the output (g * exp(x)).
 
 >>> import tapegrad as tg
 >>> tg.exp(tg.tensor([0.0, 1.0])).numpy().round(3)
 array([1.   , 2.718], dtype=float32)
 """).defvjp(lambda g, ans, x: g * ans)
-log = primitive(np.log, doc="""
+log = primitive(np.log, elementwise=True, phrase="d log(x)/dx = 1/x", doc="""
 Natural logarithm, elementwise (-inf at 0, nan below; gradient g / x).
 
 >>> import tapegrad as tg
 >>> tg.log(tg.tensor([1.0, 100.0])).numpy().round(3)
 array([0.   , 4.605], dtype=float32)
 """).defvjp(lambda g, ans, x: g / x)
-log1p = primitive(np.log1p, doc="""
+log1p = primitive(np.log1p, elementwise=True, phrase="d log1p(x)/dx = 1/(1+x)", doc="""
 log(1 + x), accurate for tiny x (where 1 + x would round to 1).
 
 >>> import tapegrad as tg
 >>> tg.log1p(tg.tensor([1e-10])).numpy()  # log(1 + 1e-10) would give 0
 array([1.e-10], dtype=float32)
 """).defvjp(lambda g, ans, x: g / (x + 1))
-expm1 = primitive(np.expm1, doc="""
+expm1 = primitive(np.expm1, elementwise=True, phrase="d expm1(x)/dx = exp(x)", doc="""
 exp(x) - 1, accurate for tiny x (no cancellation).
 
 >>> import tapegrad as tg
 >>> tg.expm1(tg.tensor([1e-10])).numpy()  # exp(1e-10) - 1 would give 0
 array([1.e-10], dtype=float32)
 """).defvjp(lambda g, ans, x: g * (ans + 1))
-sqrt = primitive(np.sqrt, doc="""
+sqrt = primitive(np.sqrt, elementwise=True, phrase="d sqrt(x)/dx = 1/(2 sqrt(x))", doc="""
 Square root, elementwise; the gradient 0.5 / sqrt(x) is inf at 0.
 
 >>> import tapegrad as tg
 >>> tg.sqrt(tg.tensor([4.0, 9.0])).numpy()
 array([2., 3.], dtype=float32)
 """).defvjp(lambda g, ans, x: g * 0.5 / ans)
-square = primitive(np.square, doc="""
+square = primitive(np.square, elementwise=True, phrase="d(x^2)/dx = 2x", doc="""
 x * x, elementwise (gradient 2 * x).
 
 >>> import tapegrad as tg
 >>> tg.square(tg.tensor([-3.0, 0.5])).numpy()
 array([9.  , 0.25], dtype=float32)
 """).defvjp(lambda g, ans, x: g * 2 * x)
-sin = primitive(np.sin, doc="""
+sin = primitive(np.sin, elementwise=True, phrase="d sin(x)/dx = cos(x)", doc="""
 Sine (radians), elementwise.
 
 >>> import tapegrad as tg
 >>> tg.sin(tg.tensor([0.0, 1.0])).numpy().round(3)
 array([0.   , 0.841], dtype=float32)
 """).defvjp(lambda g, ans, x: g * cos(x))
-cos = primitive(np.cos, doc="""
+cos = primitive(np.cos, elementwise=True, phrase="d cos(x)/dx = -sin(x)", doc="""
 Cosine (radians), elementwise.
 
 >>> import tapegrad as tg
 >>> tg.cos(tg.tensor([0.0, 1.0])).numpy().round(3)
 array([1.  , 0.54], dtype=float32)
 """).defvjp(lambda g, ans, x: -g * sin(x))
-tan = primitive(np.tan, doc="""
+tan = primitive(np.tan, elementwise=True, phrase="d tan(x)/dx = 1 + tan(x)^2", doc="""
 Tangent (radians), elementwise; gradient 1 + tan(x) ** 2.
 
 >>> import tapegrad as tg
 >>> tg.tan(tg.tensor([0.0, 1.0])).numpy().round(3)
 array([0.   , 1.557], dtype=float32)
 """).defvjp(lambda g, ans, x: g * (1 + ans * ans))
-tanh = primitive(np.tanh, doc="""
+tanh = primitive(np.tanh, elementwise=True, phrase="d tanh(x)/dx = 1 - tanh(x)^2", doc="""
 Hyperbolic tangent, elementwise; saturates to +-1 without overflow.
 
 >>> import tapegrad as tg
 >>> tg.tanh(tg.tensor([0.0, 1.0, 300.0])).numpy().round(3)
 array([0.   , 0.762, 1.   ], dtype=float32)
 """).defvjp(lambda g, ans, x: g * (1 - ans * ans))
-abs = primitive(np.abs, name="abs", doc="""
+abs = primitive(np.abs, name="abs", elementwise=True, phrase="d|x|/dx = sign(x)", doc="""
 |x|, elementwise; the gradient is sign(x), so 0 at x = 0.
 
 >>> import tapegrad as tg
 >>> tg.abs(tg.tensor([-1.5, 0.0, 2.0])).numpy()
 array([1.5, 0. , 2. ], dtype=float32)
 """).defvjp(lambda g, ans, x: g * sign(x))
-sign = primitive(np.sign, doc="""
+sign = primitive(np.sign, elementwise=True, phrase="d sign(x)/dx = 0", doc="""
 -1, 0 or 1 by the sign of x; piecewise constant, so its gradient is 0.
 
 >>> import tapegrad as tg
@@ -188,7 +178,7 @@ array([-1.,  0.,  1.], dtype=float32)
 """).defvjp(lambda g, ans, x: g * 0)
 
 
-@primitive
+@primitive(elementwise=True, phrase="d sigmoid(x)/dx = s(1-s)")
 def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)), computed without overflow for large |x|.
 
@@ -203,7 +193,7 @@ def sigmoid(x):
 sigmoid.defvjp(lambda g, ans, x: g * ans * (1 - ans))
 
 
-@primitive
+@primitive(elementwise=True, phrase="d relu(x)/dx = 1 if x > 0 else 0")
 def relu(x):
     """max(x, 0), elementwise; the gradient at x = 0 is 0.
 
@@ -217,7 +207,7 @@ def relu(x):
 relu.defvjp(lambda g, ans, x: g * (x > 0))
 
 
-@primitive
+@primitive(elementwise=True, phrase="d leaky_relu(x)/dx = 1 if x > 0 else alpha")
 def leaky_relu(x, *, alpha=0.2):
     """x for x > 0, alpha * x otherwise (Keras's default alpha=0.2); gradient alpha at 0.
 
@@ -228,10 +218,10 @@ def leaky_relu(x, *, alpha=0.2):
     return np.where(x > 0, x, x * alpha).astype(x.dtype, copy=False)
 
 
-leaky_relu.defvjp(lambda g, ans, x, alpha=0.2: g * where(x > 0, 1.0, alpha))
+leaky_relu.defvjp(lambda g, ans, x, alpha: g * where(x > 0, 1.0, alpha))
 
 
-@primitive
+@primitive(elementwise=True, phrase="d elu(x)/dx = 1 if x > 0 else elu(x)+alpha")
 def elu(x, *, alpha=1.0):
     """x for x > 0, alpha * (exp(x) - 1) otherwise; smooth at 0 when alpha = 1.
 
@@ -242,10 +232,10 @@ def elu(x, *, alpha=1.0):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
 
 
-elu.defvjp(lambda g, ans, x, alpha=1.0: g * where(x > 0, 1.0, ans + alpha))
+elu.defvjp(lambda g, ans, x, alpha: g * where(x > 0, 1.0, ans + alpha))
 
 
-@primitive
+@primitive(elementwise=True, phrase="d softplus(x)/dx = sigmoid(x)")
 def softplus(x):
     """log(1 + exp(x)), a smooth relu; stable for large |x| (exp(100) would overflow float32).
 
@@ -260,11 +250,17 @@ softplus.defvjp(lambda g, ans, x: g * sigmoid(x))
 
 # -- binary --------------------------------------------------------------------------------
 
-_add = primitive(np.add).defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: g)
-_subtract = primitive(np.subtract).defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
-_multiply = primitive(np.multiply).defvjp(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
-_divide = primitive(np.divide).defvjp(lambda g, ans, x, y: g / y,
-                                      lambda g, ans, x, y: -g * ans / y)
+_add = primitive(np.add, elementwise=True, phrase=("d(x+y)/dx = 1", "d(x+y)/dy = 1"))
+_add.defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+_subtract = primitive(np.subtract, elementwise=True, phrase=("d(x-y)/dx = 1", "d(x-y)/dy = -1"))
+_subtract.defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
+_multiply = primitive(np.multiply, elementwise=True, phrase=("d(x*y)/dx = y", "d(x*y)/dy = x"))
+_multiply.defvjp(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+_divide = primitive(np.divide, elementwise=True, phrase=("d(x/y)/dx = 1/y", "d(x/y)/dy = -x/y^2"))
+_divide.defvjp(lambda g, ans, x, y: g / y,
+               lambda g, ans, x, y: -g * ans / y)
+
+
 def _power_vjp_x(g, ans, x, y):
     """g * y * x**(y-1), and exactly 0 for a constant exponent 0 (x**0 is constant, even at
     x = 0, where the formula would give 0 * inf)."""
@@ -273,11 +269,17 @@ def _power_vjp_x(g, ans, x, y):
     return where((y == 0) & (x == 0), 0.0, g * y * x ** (y - 1))
 
 
-_power = primitive(np.power).defvjp(_power_vjp_x, lambda g, ans, x, y: g * ans * log(x))
-_maximum = primitive(np.maximum).defvjp(
+_power = primitive(np.power, elementwise=True,
+                   phrase=("d(x**y)/dx = y*x**(y-1)", "d(x**y)/dy = x**y*log(x)"))
+_power.defvjp(_power_vjp_x, lambda g, ans, x, y: g * ans * log(x))
+_maximum = primitive(np.maximum, elementwise=True,
+                     phrase=("d max(x,y)/dx = 1 where x > y", "d max(x,y)/dy = 1 where y > x"))
+_maximum.defvjp(
     lambda g, ans, x, y: g * ((x > y) + (x == y) * 0.5),
     lambda g, ans, x, y: g * ((y > x) + (x == y) * 0.5))
-_minimum = primitive(np.minimum).defvjp(
+_minimum = primitive(np.minimum, elementwise=True,
+                     phrase=("d min(x,y)/dx = 1 where x < y", "d min(x,y)/dy = 1 where y < x"))
+_minimum.defvjp(
     lambda g, ans, x, y: g * ((x < y) + (x == y) * 0.5),
     lambda g, ans, x, y: g * ((y < x) + (x == y) * 0.5))
 
@@ -336,7 +338,9 @@ array([1., 3.], dtype=float32)
 """)
 
 
-@primitive(name="where")
+@primitive(name="where", elementwise=True, phrase=(
+    "(condition: no gradient)", "d where(c,x,y)/dx = 1 where c",
+    "d where(c,x,y)/dy = 1 where not c"))
 def _where(cond, x, y):
     return np.where(cond, x, y)
 
@@ -357,7 +361,9 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     return _where(*broadcast_args("where", condition, x, y))
 
 
-@primitive(name="clip")
+@primitive(name="clip", elementwise=True, phrase=(
+    "d clip(x)/dx = 1 inside [lo, hi], else 0", "d clip(x,lo,hi)/dlo = 1 where x < lo",
+    "d clip(x,lo,hi)/dhi = 1 where x > hi"))
 def _clip(x, lo, hi):
     return np.clip(x, lo, hi)
 
@@ -505,3 +511,12 @@ Round to the nearest integer, halves to even like NumPy (not differentiable).
 >>> tg.round(v).numpy()
 array([-2.,  0.,  2.], dtype=float32)
 """)
+
+
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "abs", "add", "ceil", "clip", "cos", "divide", "elu", "equal", "exp", "expm1", "floor",
+    "greater", "greater_equal", "isfinite", "isnan", "leaky_relu", "less", "less_equal",
+    "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "maximum",
+    "minimum", "multiply", "negative", "not_equal", "power", "relu", "round", "sigmoid",
+    "sign", "sin", "softplus", "sqrt", "square", "subtract", "tan", "tanh", "where"
+]

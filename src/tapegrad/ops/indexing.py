@@ -43,12 +43,12 @@ def _is_advanced(key: Any) -> bool:
     return any(isinstance(k, np.ndarray) and k.dtype.kind != "b" for k in parts)
 
 
-@primitive(name="getitem")
+@primitive(name="getitem", phrase="scatter g into zeros shaped like x")
 def _getitem_p(x, *, key):
     return x[key]
 
 
-@primitive
+@primitive(phrase="gather g at the scattered positions")
 def scatter_add(g, *, key, shape):
     """Zeros of `shape` with `g` added at `key` (repeated indices accumulate); getitem's gradient.
 
@@ -67,6 +67,20 @@ def scatter_add(g, *, key, shape):
 
 _getitem_p.defvjp(lambda g, ans, x, key: scatter_add(g, key=key, shape=_shape_of(x)))
 scatter_add.defvjp(lambda g, ans, x, key, shape: _getitem_p(g, key=key))
+
+
+def _batched_getitem(g, x, key):
+    """getitem's rule for a batch of upstream gradients (leading axis): scatter each row."""
+    parts = key if isinstance(key, tuple) else (key,)
+    arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray) and p.ndim > 0]
+    if arrays and arrays[-1] - arrays[0] + 1 != len(arrays):
+        return None  # separated array indices move to the front in NumPy: go row by row
+    z = np.zeros((g.shape[0],) + x.shape, g.dtype)
+    np.add.at(z, (slice(None),) + parts, g)
+    return z
+
+
+_getitem_p.defbatched(lambda i, g, ans, x, key: _batched_getitem(g, x, key))
 
 
 def _getitem(x: Any, key: Any) -> Tensor:
@@ -103,3 +117,8 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Tensor:
 
     ax = normalize_axis(axis, len(_shape_of(x)), "take")
     return _getitem_p(x, key=(slice(None),) * ax + (idx,))
+
+
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "getitem", "scatter_add", "take"
+]

@@ -37,13 +37,31 @@ def _matmul_vjp_y(g, ans, x, y):
     return sum_to(matmul(_mT(x), g), ys)
 
 
-_matmul = primitive(np.matmul, name="matmul", doc="""
+_matmul = primitive(np.matmul, name="matmul",
+                    phrase=("d(x@w)/dx = g @ w.T", "d(x@w)/dw = x.T @ g"), doc="""
 Matrix product x @ y, the primitive behind `matmul` (which checks the shapes first).
 
 >>> import tapegrad as tg
 >>> (tg.tensor([[1.0, 2.0]]) @ tg.tensor([[3.0], [4.0]])).numpy()
 array([[11.]], dtype=float32)
 """).defvjp(_matmul_vjp_x, _matmul_vjp_y)
+
+
+def _batched_matmul(i, g, x, y):
+    """matmul's rules for a batch of upstream gradients (leading axis), for 1-d and 2-d
+    operands; None (row by row) for stacks of matrices."""
+    if x.ndim > 2 or y.ndim > 2:
+        return None
+    if i == 0:
+        if y.ndim == 1:
+            return g[:, None] * y if x.ndim == 1 else g[..., None] * y
+        return g @ y.T
+    if x.ndim == 1:
+        return g[:, None] * x if y.ndim == 1 else x[:, None] * g[:, None, :]
+    return g @ x if y.ndim == 1 else x.T @ g
+
+
+_matmul.defbatched(lambda i, g, ans, x, y: _batched_matmul(i, g, x, y))
 
 
 def matmul(x: Any, y: Any) -> Tensor:
@@ -122,7 +140,7 @@ def _parse(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
     return expanded, out
 
 
-@primitive(name="einsum")
+@primitive(name="einsum", phrase="einsum of g with the other operands")
 def _einsum(*operands, subscripts):
     return np.einsum(subscripts, *operands)
 
@@ -173,3 +191,8 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
            for o in operands]
     parts, out = _parse(subscripts, [_shape_of(o) for o in ops])
     return _einsum(*ops, subscripts=",".join(parts) + "->" + out)
+
+
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "dot", "einsum", "matmul"
+]

@@ -18,7 +18,7 @@ def _stable_max(x: np.ndarray, axis: Any) -> np.ndarray:
     return np.where(np.isfinite(m), m, 0)
 
 
-@primitive(name="logsumexp")
+@primitive(name="logsumexp", phrase="d logsumexp(x)/dx = softmax(x)")
 def _logsumexp(x, *, axis, keepdims):
     m = _stable_max(x, axis)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
@@ -40,13 +40,13 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
                       keepdims=keepdims)
 
 
-@primitive(name="softmax")
+@primitive(name="softmax", phrase="d softmax(x)/dx: s*(g - sum(g*s))")
 def _softmax(x, *, axis):
     e = np.exp(x - _stable_max(x, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-@primitive(name="log_softmax")
+@primitive(name="log_softmax", phrase="d log_softmax(x)/dx: g - softmax(x)*sum(g)")
 def _log_softmax(x, *, axis):
     z = x - _stable_max(x, axis)
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
@@ -87,7 +87,8 @@ def _sigmoid_np(z: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * np.tanh(0.5 * z)
 
 
-@primitive(name="lstm_cell")
+@primitive(name="lstm_cell",
+           phrase=("d lstm_cell/dz: through the gates", "d lstm_cell/dc_prev = f * dc"))
 def _lstm_cell(z, c_prev):
     """[h, c, i, f, g, o] of one LSTM step from the gate pre-activations z = (i, f, g, o)."""
     u = c_prev.shape[-1]
@@ -97,32 +98,27 @@ def _lstm_cell(z, c_prev):
     return np.concatenate([o * np.tanh(c), c, i, f, g, o], axis=-1)
 
 
-_lstm_cache: list = [None, None, None]  # (upstream, output, gradients): both rules share one pass
+def _lstm_vjp(g, ans, z, c_prev):
+    """Gradients of z and c_prev together, one joint rule (the gates are read from the output,
+    so the rule is differentiable again)."""
+    from tapegrad.ops.elementwise import tanh
+    from tapegrad.ops.indexing import _getitem
+    from tapegrad.ops.shape import concatenate
+
+    u = _shape_of(c_prev)[-1]
+    gh, gc, gi, gf, gg, go = (_getitem(g, (slice(None), slice(n * u, (n + 1) * u)))
+                              for n in range(6))
+    c, i, f, cand, o = (_getitem(ans, (slice(None), slice(n * u, (n + 1) * u)))
+                        for n in range(1, 6))
+    tc = tanh(c)
+    dc = gc + gh * o * (1 - tc * tc)
+    dz = concatenate([(dc * cand + gi) * i * (1 - i), (dc * c_prev + gf) * f * (1 - f),
+                      (dc * i + gg) * (1 - cand * cand), (gh * tc + go) * o * (1 - o)],
+                     axis=-1)
+    return dz, dc * f
 
 
-def _lstm_vjp(k, g, ans, z, c_prev):
-    """Gradients of z and c_prev together (the gates are read from the output, so the rule is
-    differentiable again); `k` picks which one."""
-    if _lstm_cache[0] is not g or _lstm_cache[1] is not ans:
-        from tapegrad.ops.elementwise import tanh
-        from tapegrad.ops.indexing import _getitem
-        from tapegrad.ops.shape import concatenate
-
-        u = _shape_of(c_prev)[-1]
-        gh, gc, gi, gf, gg, go = (_getitem(g, (slice(None), slice(n * u, (n + 1) * u)))
-                                  for n in range(6))
-        c, i, f, cand, o = (_getitem(ans, (slice(None), slice(n * u, (n + 1) * u)))
-                            for n in range(1, 6))
-        tc = tanh(c)
-        dc = gc + gh * o * (1 - tc * tc)
-        dz = concatenate([(dc * cand + gi) * i * (1 - i), (dc * c_prev + gf) * f * (1 - f),
-                          (dc * i + gg) * (1 - cand * cand), (gh * tc + go) * o * (1 - o)],
-                         axis=-1)
-        _lstm_cache[:] = [g, ans, (dz, dc * f)]
-    return _lstm_cache[2][k]
-
-
-_lstm_cell.defvjp_argnum(_lstm_vjp)
+_lstm_cell.defvjp_all(_lstm_vjp)
 
 
 def lstm_cell(z: Any, c_prev: Any) -> Tensor:
@@ -142,3 +138,8 @@ def lstm_cell(z: Any, c_prev: Any) -> Tensor:
         raise ValueError(f"lstm_cell: z must be (batch, 4 units) and c_prev (batch, units); got "
                          f"shapes {zs} and {cs}")
     return _lstm_cell(z, c_prev)
+
+
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "log_softmax", "logsumexp", "lstm_cell", "softmax"
+]

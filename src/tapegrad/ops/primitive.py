@@ -1,13 +1,23 @@
-"""The op registry: a primitive is a NumPy forward plus one gradient rule per input.
+"""The op registry: a primitive is a NumPy forward plus its gradient rules and what it is.
 
 Gradient rules are written in tapegrad's own ops, so an outer tape records them and higher-order
 derivatives come for free. When no outer tape needs them, the backward pass runs the same rules on
 plain ndarrays ("raw mode"): the ops then dispatch straight to NumPy, which keeps first-order
 gradients close to hand-written NumPy speed.
+
+What an op is, is declared on the op (never in side tables keyed by name): `elementwise=True`
+(its gradients may come out broadcast; the engine sums them back to each input's shape, and a
+batch of upstream gradients broadcasts through its rules), a `phrase` per input for learners, a
+batched rule for Jacobians (`defbatched`) and a joint rule for inputs that share work
+(`defvjp_all`). Defaults of keyword-only parameters are bound from the forward's signature when
+the op runs, so a rule never repeats them.
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,45 +26,68 @@ import numpy as np
 from tapegrad.state import STATE, note_cut
 from tapegrad.tensor import Tensor, Variable, _to_array
 
-REGISTRY: dict[str, Primitive] = {}
+REGISTRY: dict[str, Primitive] = {}  # name -> op; re-defining an op (a re-run cell) replaces it
 
 _SCALARS = (int, float, bool, complex)
 _new = object.__new__
 
 
+def _keyword_defaults(fwd: Callable) -> dict[str, Any]:
+    """Defaults of `fwd`'s keyword-only parameters (for Python functions: a NumPy function's
+    own keywords, `out=` and the like, are not the op's parameters)."""
+    if not inspect.isfunction(fwd):
+        return {}
+    sig = inspect.signature(fwd)
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
+
+
 class Primitive:
-    """A differentiable op: `fwd` computes on ndarrays, `vjps[i]` gives the gradient of input i.
+    """A differentiable op: `fwd` computes on ndarrays; rules give the gradients of its inputs.
 
     A rule has the signature `rule(g, ans, *inputs, **params) -> gradient of that input`, where
     `g` is the gradient of the output `ans`. Inputs are positional; static parameters keyword-only.
 
     >>> import tapegrad as tg
-    >>> cube = Primitive(lambda x: x ** 3, name="cube", register=False)
+    >>> cube = Primitive(lambda x: x ** 3, name="cube", register=False, phrase="3 x^2")
     >>> _ = cube.defvjp(lambda g, ans, x: g * 3 * x * x)
     >>> cube(tg.tensor([1.0, 2.0])).numpy()
     array([1., 8.], dtype=float32)
     """
 
-
-
-    def __init__(self, fwd: Callable, name: str | None = None, differentiable: bool = True,
-                 register: bool = True, *, doc: str | None = None):
+    def __init__(self, fwd: Callable, name: str | None = None, register: bool = True, *,
+                 doc: str | None = None, elementwise: bool = False,
+                 phrase: str | tuple[str, ...] | None = None, module: str | None = None):
         self.name = name or fwd.__name__
         self.fwd = fwd
-        self.vjps: tuple[Callable | None, ...] = ()
-        self.vjp_argnum: Callable | None = None
-        self.jvp: Callable | None = None
-        self.differentiable = differentiable
+        self.vjps: tuple[Callable | None, ...] = ()  # one rule per input, or
+        self.vjp_all: Callable | None = None  # one rule giving every input's gradient, or
+        self.vjp_argnum: Callable | None = None  # rule(i, g, ans, ...) for variadic inputs
+        self.batched: Callable | None = None  # rule(i, g, ...) with a leading batch axis on g
+        self.elementwise = elementwise
+        self.phrases: tuple[str, ...] = (phrase,) if isinstance(phrase, str) else tuple(
+            phrase or ())
+        self.defaults = _keyword_defaults(fwd)
         self.__doc__ = fwd.__doc__ if doc is None else doc
         self.__wrapped__ = fwd
+        self.__module__ = module or getattr(fwd, "__module__", None) or __name__
         if register:
-            if self.name in REGISTRY:
-                raise ValueError(f"op {self.name!r} is registered twice")
+            old = REGISTRY.get(self.name)
+            if old is not None and old.__module__ != self.__module__:
+                warnings.warn(f"op {self.name!r} of {old.__module__} is replaced by the one "
+                              f"defined in {self.__module__}", stacklevel=3)
             REGISTRY[self.name] = self
 
+    # -- declaring rules ----------------------------------------------------------------------
     def defvjp(self, *rules: Callable | None) -> Primitive:
         """Declare one gradient rule per positional input (None: not differentiable there)."""
         self.vjps = rules
+        return self
+
+    def defvjp_all(self, rule: Callable) -> Primitive:
+        """Declare one joint rule `rule(g, ans, *inputs, **params) -> (grad of each input)`, for
+        ops whose input gradients share work (computed once per backward step)."""
+        self.vjp_all = rule
         return self
 
     def defvjp_argnum(self, rule: Callable) -> Primitive:
@@ -62,11 +95,39 @@ class Primitive:
         self.vjp_argnum = rule
         return self
 
-    def defjvp(self, rule: Callable) -> Primitive:
-        """Declare the forward-mode rule `rule(tangents, ans, *inputs, **params) -> tangent`."""
-        self.jvp = rule
+    def defbatched(self, rule: Callable) -> Primitive:
+        """Declare the Jacobian form `rule(i, g, ans, *inputs, **params)`: `g` has a leading
+        batch axis (one upstream gradient per row); return None to fall back to row by row."""
+        self.batched = rule
         return self
 
+    # -- using rules (the one place that finds "the rule for input i") ------------------------
+    def vjp(self, g: Any, ans: Any, inputs: Any, params: dict, wanted: list[bool]) -> Any:
+        """The gradients of the inputs marked `wanted` (others may be None) given upstream `g`."""
+        if self.vjp_all is not None:
+            return self.vjp_all(g, ans, *inputs, **params)
+        if self.vjp_argnum is not None:
+            rule = self.vjp_argnum
+            return [rule(i, g, ans, *inputs, **params) if w else None
+                    for i, w in enumerate(wanted)]
+        rules, n = self.vjps, len(self.vjps)
+        return [rules[i](g, ans, *inputs, **params) if w and i < n and rules[i] is not None
+                else None for i, w in enumerate(wanted)]
+
+    def phrase(self, i: int) -> str:
+        """The rule for input `i` in words (a generic phrase when the op declares none).
+
+        >>> import tapegrad as tg
+        >>> tg.ops.REGISTRY["multiply"].phrase(1)
+        'd(x*y)/dy = x'
+        """
+        if i < len(self.phrases):
+            return self.phrases[i]
+        if len(self.phrases) == 1 and self.vjp_argnum is not None:  # variadic: one phrase
+            return self.phrases[0]
+        return f"{self.name}'s gradient rule for input {i}"
+
+    # -- running ------------------------------------------------------------------------------
     def __call__(self, *args: Any, **params: Any) -> Any:
         st = STATE
         if st.raw:  # inside a first-order backward pass: plain NumPy
@@ -87,10 +148,12 @@ class Primitive:
         if converted:
             args = tuple(x if isinstance(x, (Tensor, *_SCALARS)) else Tensor._wrap(v)
                          for x, v in zip(args, vals))
+        if self.defaults:  # bind the forward's defaults, so rules see every parameter
+            params = {**self.defaults, **params}
         try:
             out = self.fwd(*vals, **params)
         except (ValueError, IndexError, TypeError) as e:
-            raise _op_error(self.name, args, vals, e) from None
+            raise _op_error(self.name, args, vals, e) from e
         t = _new(Tensor)
         t._value = out if out.__class__ is np.ndarray else np.asarray(out)
         if st.anomaly:
@@ -124,22 +187,31 @@ def _op_error(name: str, args: tuple, vals: list, e: Exception) -> Exception:
     return cls(f"{name}: cannot apply to inputs of shapes {shapes}: {e}")
 
 
-def primitive(fwd: Callable | None = None, *, name: str | None = None,
-              doc: str | None = None) -> Any:
+def _caller_module() -> str:
+    return sys._getframe(2).f_globals.get("__name__", "__main__")
+
+
+def primitive(fwd: Callable | None = None, *, name: str | None = None, doc: str | None = None,
+              elementwise: bool = False, phrase: str | tuple[str, ...] | None = None) -> Any:
     """Register `fwd` (ndarrays in, ndarray out) as a differentiable op.
 
-    `doc` replaces the docstring taken from `fwd` (for ops built straight from NumPy functions).
+    `doc` replaces the docstring taken from `fwd` (for ops built straight from NumPy functions);
+    `elementwise` and `phrase` say what the op is (see `Primitive`). Defining an op again under
+    the same name (re-running a notebook cell) replaces it.
 
     >>> import numpy as np
-    >>> @primitive(name="cube_demo")
+    >>> @primitive(name="cube_demo", phrase="d(x^3)/dx = 3x^2")
     ... def cube(x):
     ...     return x ** 3
     >>> _ = cube.defvjp(lambda g, ans, x: g * 3 * x * x)
     >>> del REGISTRY["cube_demo"]
     """
-    if fwd is None:
-        return lambda f: Primitive(f, name, doc=doc)
-    return Primitive(fwd, name, doc=doc)
+    module = _caller_module()
+
+    def make(f: Callable) -> Primitive:
+        return Primitive(f, name, doc=doc, elementwise=elementwise, phrase=phrase, module=module)
+
+    return make if fwd is None else make(fwd)
 
 
 def nondifferentiable(fn: Callable, name: str, *, doc: str | None = None) -> Callable:
@@ -158,12 +230,15 @@ def nondifferentiable(fn: Callable, name: str, *, doc: str | None = None) -> Cal
         try:
             out = fn(*vals, **params)
         except (ValueError, IndexError, TypeError) as e:
-            raise _op_error(name, args, vals, e) from None
+            raise _op_error(name, args, vals, e) from e
         t = Tensor._wrap(np.asarray(out))
         if STATE.recorders:
             note_cut("not differentiable", name, args, t)
+            for r in STATE.recorders:
+                r._record_constant(fn, name, args, params, t)
         return t
 
     op.__name__ = op.__qualname__ = name
+    op.__module__ = _caller_module()
     op.__doc__ = doc or f"`{name}` (not differentiable: its result is never recorded on a tape)."
     return op

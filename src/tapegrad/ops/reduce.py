@@ -56,27 +56,27 @@ def _reducer(prim: Any, doc: str) -> Any:
     return op
 
 
-@primitive(name="sum")
+@primitive(name="sum", phrase="d sum(x)/dx = 1: g copied back to every element")
 def _sum(x, *, axis, keepdims):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="mean")
+@primitive(name="mean", phrase="d mean(x)/dx = 1/n: g/n copied back")
 def _mean(x, *, axis, keepdims):
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="max")
+@primitive(name="max", phrase="d max(x)/dx = 1 at the maximum")
 def _max(x, *, axis, keepdims):
     return np.max(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="min")
+@primitive(name="min", phrase="d min(x)/dx = 1 at the minimum")
 def _min(x, *, axis, keepdims):
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="prod")
+@primitive(name="prod", phrase="d prod(x)/dx = prod(x)/x")
 def _prod(x, *, axis, keepdims):
     return np.prod(x, axis=axis, keepdims=keepdims)
 
@@ -93,6 +93,20 @@ _sum.defvjp(lambda g, ans, x, axis, keepdims:
 _mean.defvjp(lambda g, ans, x, axis, keepdims:
              broadcast_to(_expand(g, x, axis, keepdims) / _count(x, axis), _shape_of(x)))
 _max.defvjp(_extremum_vjp)
+
+
+def _batched_sum_like(g, x, axis, keepdims, scale=1.0):
+    """The sum's rule for a batch of upstream gradients (leading axis): copy back, scaled."""
+    n = g.shape[0]
+    if not keepdims:
+        kept = tuple(1 if axis is None or i in axis else s for i, s in enumerate(x.shape))
+        g = g.reshape((n,) + kept)
+    return np.broadcast_to(g * scale, (n,) + x.shape)
+
+
+_sum.defbatched(lambda i, g, ans, x, axis, keepdims: _batched_sum_like(g, x, axis, keepdims))
+_mean.defbatched(lambda i, g, ans, x, axis, keepdims: _batched_sum_like(
+    g, x, axis, keepdims, 1.0 / (x.size / max(ans.size, 1))))
 _min.defvjp(_extremum_vjp)
 
 
@@ -191,7 +205,7 @@ def norm(x: Any, ord: Any = None, axis: Axis = None, keepdims: bool = False) -> 
     raise ValueError(f"norm: ord must be None, 2, 'fro', 1 or inf, got {ord!r}")
 
 
-@primitive(name="cumsum")
+@primitive(name="cumsum", phrase="d cumsum(x)/dx = reversed cumsum of g")
 def _cumsum(x, *, axis):
     return np.cumsum(x, axis=axis)
 
@@ -235,4 +249,6 @@ def argmin(x: Any, axis: int | None = None) -> Tensor:
     return _argmin(x, axis=axis)
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "np", "Any")]
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "argmax", "argmin", "cumsum", "max", "mean", "min", "norm", "prod", "std", "sum", "var"
+]

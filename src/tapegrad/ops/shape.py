@@ -31,7 +31,7 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
 # -- broadcasting ---------------------------------------------------------------------------
 
 
-@primitive(name="broadcast_to")
+@primitive(name="broadcast_to", phrase="undo broadcasting: sum g over the copied axes")
 def _broadcast_to(x, *, shape):
     """A read-only broadcast view (built directly for contiguous inputs: 10x cheaper)."""
     if x.__class__ is not np.ndarray or not x.flags.c_contiguous or x.size == 0:
@@ -44,7 +44,7 @@ def _broadcast_to(x, *, shape):
     return view
 
 
-@primitive(name="sum_to")
+@primitive(name="sum_to", phrase="d sum_to(x)/dx = g broadcast back")
 def _sum_to(x, *, shape):
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
@@ -55,6 +55,13 @@ def _sum_to(x, *, shape):
 
 _broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, _shape_of(x)))
 _sum_to.defvjp(lambda g, ans, x, shape: broadcast_to(g, _shape_of(x)))
+# Jacobian forms: g has a leading batch axis (one upstream gradient per row).
+_broadcast_to.defbatched(lambda i, g, ans, x, shape: _sum_to.fwd(
+    g, shape=(g.shape[0],) + (1,) * (g.ndim - 1 - x.ndim) + x.shape).reshape(
+    (g.shape[0],) + x.shape))
+_sum_to.defbatched(lambda i, g, ans, x, shape: np.broadcast_to(
+    g.reshape((g.shape[0],) + (1,) * (x.ndim - len(shape)) + tuple(shape)),
+    (g.shape[0],) + x.shape))
 
 
 def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
@@ -94,12 +101,13 @@ def sum_to(x: Any, shape: Sequence[int]) -> Tensor:
 # -- reshaping and permuting ----------------------------------------------------------------
 
 
-@primitive(name="reshape")
+@primitive(name="reshape", phrase="reshape g back to x's shape")
 def _reshape(x, *, shape):
     return np.reshape(x, shape)
 
 
 _reshape.defvjp(lambda g, ans, x, shape: reshape(g, _shape_of(x)))
+_reshape.defbatched(lambda i, g, ans, x, shape: g.reshape((g.shape[0],) + x.shape))
 
 
 def reshape(x: Any, shape: Sequence[int] | int) -> Tensor:
@@ -116,12 +124,14 @@ def reshape(x: Any, shape: Sequence[int] | int) -> Tensor:
     return _reshape(x, shape=shape)
 
 
-@primitive(name="transpose")
+@primitive(name="transpose", phrase="transpose g back")
 def _transpose(x, *, axes):
     return np.transpose(x, axes)
 
 
 _transpose.defvjp(lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))))
+_transpose.defbatched(lambda i, g, ans, x, axes: np.transpose(
+    g, (0,) + tuple(int(a) + 1 for a in np.argsort(axes))))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
@@ -211,7 +221,7 @@ def expand_dims(x: Any, axis: int | Sequence[int]) -> Tensor:
 # -- joining and splitting ------------------------------------------------------------------
 
 
-@primitive(name="concatenate")
+@primitive(name="concatenate", phrase="split g back into the pieces")
 def _concatenate(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
@@ -328,7 +338,7 @@ def repeat(x: Any, repeats: int | Sequence[int], axis: int | None = None) -> Ten
 # -- padding, flipping, casting ---------------------------------------------------------------
 
 
-@primitive(name="pad")
+@primitive(name="pad", phrase="cut the padding off g")
 def _pad(x, *, pad_width, constant_values):
     return np.pad(x, pad_width, mode="constant", constant_values=constant_values)
 
@@ -355,7 +365,7 @@ def pad(x: Any, pad_width: Any, constant_values: float = 0) -> Tensor:
     return _pad(x, pad_width=pw, constant_values=constant_values)
 
 
-@primitive(name="flip")
+@primitive(name="flip", phrase="flip g back")
 def _flip(x, *, axis):
     return np.flip(x, axis)
 
@@ -380,7 +390,7 @@ def flip(x: Any, axis: int | Sequence[int] | None = None) -> Tensor:
     return _flip(x, axis=axis)
 
 
-@primitive(name="astype")
+@primitive(name="astype", elementwise=True, phrase="cast g back to x's dtype")
 def _astype(x, *, dtype):
     return x.astype(dtype)
 
@@ -402,3 +412,9 @@ def astype(x: Any, dtype: Any) -> Tensor:
 
 
 from tapegrad.ops.indexing import _getitem  # noqa: E402
+
+__all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
+    "astype", "broadcast_to", "concatenate", "expand_dims", "flip", "moveaxis", "pad",
+    "repeat", "reshape", "split", "squeeze", "stack", "sum_to", "swapaxes", "tile",
+    "transpose"
+]

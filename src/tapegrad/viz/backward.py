@@ -1,7 +1,7 @@
 """The backward pass one node at a time, for learners: `backward_steps(tape, target)`.
 
-It walks the tape's records in reverse and calls each primitive's own gradient rules (on plain
-ndarrays, the engine's first-order mode, so nothing is recorded and the tape is not changed).
+The steps are the engine's own backward pass (`GradientTape.run_backward`, the one chain rule,
+on plain ndarrays), watched op by op: what a learner sees is exactly what `tape.gradient` does.
 """
 
 from __future__ import annotations
@@ -11,102 +11,55 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.state import STATE
-from tapegrad.tape import _ARGS, _OUT, _PARAMS, _PRIM, _VALS, GradientTape, OpRecord
+from tapegrad.state import recorders
+from tapegrad.tape import GradientTape, OpRecord
 from tapegrad.tensor import Tensor
-from tapegrad.viz.rules import input_name, rule_phrase
+from tapegrad.viz.rules import input_name
 from tapegrad.viz.style import num, shape_text, values
 
 
-def records_of(tape: GradientTape) -> list[tuple]:
-    """The tape's records, with a clear error when a non-persistent tape already freed them."""
-    recs = tape._records
-    if not recs:
+def records_of(tape: GradientTape) -> list[OpRecord]:
+    """The tape's recorded ops, with a clear error when a non-persistent tape freed them."""
+    ops = list(tape.ops)
+    if not ops:
         raise ValueError(
             "the tape has no recorded ops: a non-persistent tape frees them in gradient(). "
             "Call tape.retain_gradients() before tape.gradient(...), or use "
             "GradientTape(persistent=True), or record some ops first.")
-    return list(recs)
+    return ops
 
 
-def depends(records: list[tuple], source_ids: set[int]) -> set[int]:
-    """Ids of the tensors that depend on a source (only those receive gradients)."""
-    dep = set(source_ids)
-    for rec in records:
-        for a in rec[_ARGS]:
-            if isinstance(a, Tensor) and id(a) in dep:
-                dep.add(id(rec[_OUT]))
-                break
-    return dep
+def walk(tape: GradientTape, target: Tensor) -> list[tuple[OpRecord, Any, list, dict]]:
+    """The backward pass from `target` to every watched tensor, op by op: a list of
+    `(op, upstream gradient, [(input index, gradient)], gradients so far)`, the last a snapshot
+    (tensor id -> ndarray) taken after the op passed its gradients on."""
+    steps: list = []
+    seen: dict[int, Any] = {}  # every gradient so far (the engine pops those passed on)
+
+    def observe(op: OpRecord, g: Any, parts: list, grads: dict) -> None:
+        seen[id(op.output)] = g
+        seen.update(grads)
+        steps.append((op, np.asarray(g), list(parts), dict(seen)))
+
+    with recorders([]):  # first order on ndarrays: nothing is recorded anywhere
+        tape.run_backward([target], [None], list(tape.watched), observer=observe)
+    return steps
 
 
-def leads_to(records: list[tuple], target: Tensor) -> list[bool]:
-    """For each record: does its output lead to `target`? (one reverse sweep)."""
-    need = {id(target)}
-    keep = [False] * len(records)
-    for i in range(len(records) - 1, -1, -1):
-        rec = records[i]
-        if id(rec[_OUT]) in need:
-            keep[i] = True
-            need.update(id(a) for a in rec[_ARGS] if isinstance(a, Tensor))
+def leads_to(tape: GradientTape, target: Tensor) -> list[bool]:
+    """For each recorded op: does its output lead to `target` (does a gradient reach it)?"""
+    keep = [False] * len(tape.ops)
+    for op, *_ in walk(tape, target):
+        keep[op.index] = True
     return keep
 
 
-def walk(records: list[tuple], source_ids: set[int], target: Tensor
-         ) -> Iterator[tuple[int, np.ndarray, list[tuple[int, np.ndarray]], dict[int, Any]]]:
-    """Yield `(record index, upstream gradient, [(input index, gradient)], all gradients)`.
-
-    The dict of all gradients (tensor id -> ndarray) is updated in place as the walk goes on;
-    its arrays are never modified, so a shallow copy is a snapshot.
-    """
-    dep = depends(records, source_ids)
-    grads: dict[int, Any] = {}
-    if id(target) not in dep:
-        return
-    grads[id(target)] = np.ones(target.shape, target.dtype)
-    for idx in range(len(records) - 1, -1, -1):
-        rec = records[idx]
-        g = grads.get(id(rec[_OUT]))
-        if g is None:
-            continue
-        prim, args, params = rec[_PRIM], rec[_ARGS], rec[_PARAMS]
-        ans, inputs = rec[_OUT]._value, rec[_VALS]
-        contributions = []
-        old = STATE.raw
-        STATE.raw = True  # rules dispatch straight to NumPy: nothing is recorded anywhere
-        try:
-            for i, a in enumerate(args):
-                if not isinstance(a, Tensor) or id(a) not in dep:
-                    continue
-                if prim.vjp_argnum is not None:
-                    gi = prim.vjp_argnum(i, g, ans, *inputs, **params)
-                elif i < len(prim.vjps) and prim.vjps[i] is not None:
-                    gi = prim.vjps[i](g, ans, *inputs, **params)
-                else:
-                    continue
-                if gi is None:
-                    continue
-                gi = np.asarray(gi)
-                if gi.shape != a.shape:
-                    raise ValueError(f"gradient rule of op '{prim.name}' returned shape "
-                                     f"{gi.shape} for input {i} of shape {a.shape}")
-                gi = gi.astype(a.dtype, copy=False)
-                contributions.append((i, gi))
-                prev = grads.get(id(a))
-                grads[id(a)] = gi if prev is None else prev + gi
-        finally:
-            STATE.raw = old
-        yield idx, g, contributions, grads
-
-
-def all_gradients(records: list[tuple], source_ids: set[int], target: Tensor) -> dict[int, Any]:
+def all_gradients(tape: GradientTape, target: Tensor) -> dict[int, Any]:
     """Every gradient of the backward pass from `target`: tensor id -> ndarray."""
-    grads: dict[int, Any] = {}
-    for step in walk(records, source_ids, target):
-        grads = step[3]
-    if not grads and id(target) in depends(records, source_ids):
-        grads = {id(target): np.ones(target.shape, target.dtype)}
-    return grads
+    steps = walk(tape, target)
+    if steps:
+        return steps[-1][3]
+    return {id(target): np.ones(target.shape, target.dtype)} if tape.tracks(target) else {}
 
 
 def _describe(arr: np.ndarray) -> str:
@@ -153,15 +106,14 @@ class BackwardStep:
     ('multiply', 1.0, 6.0)
     """
 
-    def __init__(self, tape: GradientTape, records: list[tuple], number: int, total: int,
-                 index: int, upstream: np.ndarray, rules: list[LocalRule],
-                 grads: dict[int, Any], target: Tensor):
+    def __init__(self, tape: GradientTape, record: OpRecord, number: int, total: int,
+                 upstream: np.ndarray, rules: list[LocalRule], grads: dict[int, Any],
+                 target: Tensor):
         self.tape = tape
-        self._records = records
         self.number = number
         self.total = total
-        self.index = index
-        self.record = OpRecord(records[index])
+        self.index = record.index
+        self.record = record
         self.upstream = Tensor._wrap(np.asarray(upstream))
         self.rules = rules
         self._grads = grads
@@ -176,8 +128,8 @@ class BackwardStep:
     def accumulated(self) -> list[tuple[Tensor, Tensor]]:
         """(tensor, gradient so far) pairs, in the order the gradients first arrived."""
         by_id = {}
-        for rec in self._records:
-            for a in (*rec[_ARGS], rec[_OUT]):
+        for rec in self.tape.ops:
+            for a in (*rec.inputs, rec.output):
                 if isinstance(a, Tensor):
                     by_id.setdefault(id(a), a)
         return [(by_id[k], Tensor._wrap(v)) for k, v in self._grads.items() if k in by_id]
@@ -233,23 +185,12 @@ def backward_steps(tape: GradientTape, target: Tensor) -> Iterator[BackwardStep]
     """
     if not isinstance(target, Tensor):
         raise TypeError(f"backward_steps: target must be a Tensor, got {type(target).__name__}")
-    records = records_of(tape)
-    source_ids = {id(t) for t in tape._watched}
-    dep = depends(records, source_ids)
-    if id(target) not in dep:
+    records_of(tape)
+    steps = walk(tape, target)
+    if not steps and id(target) not in tape.dependents(tape.watched):
         raise ValueError("backward_steps: the target does not depend on any watched tensor or "
                          "trainable Variable of this tape, so no gradient flows")
-    keep = leads_to(records, target)
-    total = sum(1 for i, k in enumerate(keep) if k and id(records[i][_OUT]) in dep)
-    return _steps(tape, records, source_ids, target, total)
-
-
-def _steps(tape: GradientTape, records: list[tuple], source_ids: set[int], target: Tensor,
-           total: int) -> Iterator[BackwardStep]:
-    number = 0
-    for idx, g, contributions, grads in walk(records, source_ids, target):
-        number += 1
-        rec = records[idx]
-        rules = [LocalRule(i, rec[_ARGS][i], rule_phrase(rec[_PRIM].name, i), Tensor._wrap(gi))
-                 for i, gi in contributions]
-        yield BackwardStep(tape, records, number, total, idx, g, rules, dict(grads), target)
+    return iter([BackwardStep(tape, op, n, len(steps), g,
+                              [LocalRule(i, op.inputs[i], op.op.phrase(i), Tensor._wrap(gi))
+                               for i, gi in parts], grads, target)
+                 for n, (op, g, parts, grads) in enumerate(steps, 1)])

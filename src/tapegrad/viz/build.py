@@ -13,13 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.state import STATE
-from tapegrad.tape import _ARGS, _OUT, _PARAMS, _PRIM, _SCOPE, _VALS, _WHERE, GradientTape
+from tapegrad.tape import GradientTape, OpRecord, tape_of
 from tapegrad.tensor import Tensor
 from tapegrad.viz import style as st
 from tapegrad.viz.backward import all_gradients, leads_to, records_of
 from tapegrad.viz.dot import attr_list, cluster_lines, document, edge_line, node_line, text_label
-from tapegrad.viz.rules import rule_phrase
 
 VIEWS = ("forward", "backward", "both")
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -32,13 +30,14 @@ def resolve(tape_or_tensor: Any, target: Tensor | None) -> tuple[GradientTape, T
     if isinstance(tape_or_tensor, GradientTape):
         return tape_or_tensor, target
     if isinstance(tape_or_tensor, Tensor):
-        for rec in reversed(STATE.recorders):
-            if isinstance(rec, GradientTape) and id(tape_or_tensor) in rec._ids:
-                return rec, tape_or_tensor
+        tape = tape_of(tape_or_tensor)  # the last live tape that recorded it
+        if tape is not None:
+            return tape, tape_or_tensor
         raise ValueError(
-            "a Tensor does not remember the ops that made it (references go tape -> tensors); "
-            "pass the tape instead: tg.viz.graph(tape, target=y), or call this inside the "
-            "`with tg.GradientTape()` block that computed the tensor")
+            "no live tape holds the ops that made this tensor (references go tape -> tensors, "
+            "and a non-persistent tape frees its records in gradient()): keep the tape and use "
+            "GradientTape(persistent=True) or tape.retain_gradients() before tape.gradient, or "
+            "pass the tape: tg.viz.graph(tape, target=y)")
     raise TypeError(f"expected a GradientTape or a Tensor, got {type(tape_or_tensor).__name__}")
 
 
@@ -79,17 +78,17 @@ def _group_key(scope: tuple, collapse: Any, max_depth: int | None,
     return None
 
 
-def _units(records: list[tuple], collapse: Any, max_depth: int | None
+def _units(records: list[OpRecord], collapse: Any, max_depth: int | None
            ) -> tuple[list[_Unit], list[int]]:
     units: list[_Unit] = []
     of_rec: list[int] = []
     groups: dict[tuple, int] = {}
-    parents = {rec[_SCOPE][:j] for rec in records for j in range(1, len(rec[_SCOPE]))}
+    parents = {rec.scopes[:j] for rec in records for j in range(1, len(rec.scopes))}
     for i, rec in enumerate(records):
-        key = _group_key(rec[_SCOPE], collapse, max_depth, parents)
+        key = _group_key(rec.scopes, collapse, max_depth, parents)
         if key is None:
             of_rec.append(len(units))
-            units.append(_Unit("op", [i], rec[_SCOPE]))
+            units.append(_Unit("op", [i], rec.scopes))
         else:
             if key not in groups:
                 groups[key] = len(units)
@@ -126,9 +125,9 @@ def _param_text(v: Any) -> str | None:
     return text if len(text) <= 24 else None
 
 
-def _op_label(rec: tuple) -> list[str]:
-    lines = [rec[_PRIM].name]
-    params = [f"{k}={t}" for k, v in rec[_PARAMS].items()
+def _op_label(rec: OpRecord) -> list[str]:
+    lines = [rec.name]
+    params = [f"{k}={t}" for k, v in rec.params.items()
               if v is not None and v is not False and (t := _param_text(v)) is not None]
     if params:
         lines.append(" ".join(params))
@@ -155,13 +154,13 @@ class _Builder:
         target = opts["target"]
         self.rec_index = list(range(len(records)))
         if target is not None:
-            keep = leads_to(records, target)
+            keep = leads_to(tape, target)
             self.rec_index = [i for i in range(len(records)) if keep[i]]
-            if not self.rec_index and not any(t is target for t in tape._watched):
+            if not self.rec_index and not any(t is target for t in tape.watched):
                 raise ValueError("graph: the target was not computed by an op on this tape")
         self.all_records = records
         self.records = [records[i] for i in self.rec_index]
-        self.final = target if target is not None else (records[-1][_OUT] if records else None)
+        self.final = target if target is not None else (records[-1].output if records else None)
         self.grads = self._gradients(grads)
 
     # -- gradients --------------------------------------------------------------------------
@@ -171,14 +170,14 @@ class _Builder:
             return None
         if grads is not None:
             return grads
-        if self.tape._grads:
-            return {k: v._value for k, v in self.tape._grads.items()}
+        kept = self.tape.retained_gradients
+        if kept:
+            return {k: v._value for k, v in kept.items()}
         if self.final is None:
             return {}
-        source_ids = {id(t) for t in self.tape._watched}
         self.notes.append("gradients of the last output computed for this picture "
                           "(tape.gradient has not kept any)")
-        return all_gradients(self.all_records, source_ids, self.final)
+        return all_gradients(self.tape, self.final)
 
     # -- structure --------------------------------------------------------------------------
     def structure(self) -> None:
@@ -198,11 +197,11 @@ class _Builder:
             self.notes.append(f"{n_ops} ops: more than max_nodes={o['max_nodes']}, so runs "
                               f"of consecutive ops are collapsed into {len(units)} blocks")
         self.units, self.of_rec = units, of_rec
-        watched = {id(t) for t in self.tape._watched}
+        watched = {id(t) for t in self.tape.watched}
         tensors: dict[int, _TensorNode] = {}
         for r, rec in enumerate(self.records):
             u = of_rec[r]
-            for a in rec[_ARGS]:
+            for a in rec.inputs:
                 if not isinstance(a, Tensor):
                     continue
                 tn = tensors.get(id(a))
@@ -212,7 +211,7 @@ class _Builder:
                     tn = tensors[id(a)] = _TensorNode(a, kind)
                 if not tn.consumers or tn.consumers[-1] != u:
                     tn.consumers.append(u)
-            out = rec[_OUT]
+            out = rec.output
             if id(out) not in tensors:
                 tensors[id(out)] = _TensorNode(out, "intermediate")
             tensors[id(out)].producer = u
@@ -291,17 +290,17 @@ class _Builder:
                 u.node = new_id("op")
                 hl = self.rec_index[r] == self.highlight
                 nodes.append((self.cluster_of_unit(u), node_line(u.node, self.op_attrs(rec, hl))))
-                for i, a in enumerate(rec[_ARGS]):
-                    phrase = rule_phrase(rec[_PRIM].name, i)
+                for i, a in enumerate(rec.inputs):
+                    phrase = rec.op.phrase(i)
                     if isinstance(a, Tensor):
                         edge(tensor_node(self.tensors[id(a)]), u.node, a, phrase, hl)
                     else:
                         c = new_id("c")
                         nodes.append((self.cluster_of_unit(u),
-                                      node_line(c, self.scalar_attrs(rec[_VALS][i]))))
+                                      node_line(c, self.scalar_attrs(rec.values[i]))))
                         edges.append(edge_line(c, u.node, {"style": "dashed",
                                                            "color": "#999999"}))
-                out = rec[_OUT]
+                out = rec.output
                 edge(u.node, tensor_node(self.tensors[id(out)]), out, None, hl)
                 continue
             ins, params, outs = self.boundary(u_index)
@@ -338,7 +337,7 @@ class _Builder:
         seen: set[int] = set()
         for r in u.recs:
             rec = self.records[r]
-            for a in rec[_ARGS]:
+            for a in rec.inputs:
                 if not isinstance(a, Tensor) or id(a) in seen:
                     continue
                 seen.add(id(a))
@@ -350,7 +349,7 @@ class _Builder:
                 else:
                     ins.append(tn)
         for r in u.recs:
-            out = self.records[r][_OUT]
+            out = self.records[r].output
             tn = self.tensors[id(out)]
             if out is self.final or not tn.consumers or any(c != u_index for c in tn.consumers):
                 if id(out) not in seen:
@@ -372,10 +371,10 @@ class _Builder:
             attrs.update(label=text_label(lines, align="left"), labelloc="t", labeljust="l")
         return attrs
 
-    def op_attrs(self, rec: tuple, highlight: bool) -> dict[str, str]:
-        file, line = rec[_WHERE]
-        scope = "/".join(rec[_SCOPE])
-        tip = f"{rec[_PRIM].name} at {file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
+    def op_attrs(self, rec: OpRecord, highlight: bool) -> dict[str, str]:
+        file, line = rec.location
+        scope = "/".join(rec.scopes)
+        tip = f"{rec.name} at {file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
         attrs = {"label": text_label(_op_label(rec)), "shape": "box",
                  "style": "rounded,filled", "fillcolor": st.OP_FILL, "color": "#5b7fa6",
                  "tooltip": tip + (f" in {scope}" if scope else "")}
@@ -447,7 +446,7 @@ class _Builder:
 
     def group_attrs(self, u: _Unit, ins: list[_TensorNode], params: list[_TensorNode],
                     outs: list[_TensorNode]) -> dict[str, str]:
-        names = [self.records[r][_PRIM].name for r in u.recs]
+        names = [self.records[r].name for r in u.recs]
         n_params = sum(tn.tensor.size for tn in params if tn.kind == "variable")
         in_shapes = ", ".join(st.shape_text(tn.tensor.shape) for tn in ins
                               if tn.kind != "variable") or "-"
@@ -537,9 +536,9 @@ def build_dot(tape: GradientTape, highlight: int | None = None,
 def scopes(tape: GradientTape) -> list[str]:
     """The name scopes on the tape, in order of first appearance."""
     out: dict[str, None] = {}
-    for rec in tape._records:
-        if rec[_SCOPE]:
-            out.setdefault("/".join(rec[_SCOPE]), None)
+    for rec in tape.ops:
+        if rec.scopes:
+            out.setdefault("/".join(rec.scopes), None)
     return list(out)
 
 
