@@ -39,6 +39,7 @@ from tapegrad.autodiff import (
     value_and_grad,
 )
 from tapegrad.forward import ForwardAccumulator
+from tapegrad.function import TracingError, function, tracing
 from tapegrad.integrations.dlpack import from_dlpack
 from tapegrad.ops import *  # noqa: F403  (the differentiable functions)
 from tapegrad.ops import __all__ as _ops_all
@@ -83,6 +84,8 @@ __all__ = [
     "stop_gradient", "tensor",
     # derivatives beyond one gradient
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
+    # tracing a step into a NumPy program
+    "TracingError", "function", "tracing",
     # modules
     "callbacks", "data", "datasets", "debug", "initializers", "integrations", "losses", "metrics",
     "nn", "onnx",

@@ -142,6 +142,8 @@ class CompileLoss:
         self.losses: list[tuple[str, Callable] | None] | None = None
         self.weights: list[float] = []
         self.metrics: list[Metric] = []  # "<output>_loss" trackers of a multi-output model
+        self.deferred = False  # True: keep the per-output values for `track` instead
+        self._parts: list[tuple[Tensor, int]] = []
         if loss is None and loss_weights is not None:
             raise ValueError("compile: loss_weights given without a loss")
         if loss is not None:  # names and types are checked now, the per-output spread later
@@ -184,6 +186,7 @@ class CompileLoss:
             [None] * len(outputs)
         total = None
         trackers = iter(self.metrics)
+        self._parts = []
         for i, (entry, p) in enumerate(zip(self.losses, outputs)):
             if entry is None:
                 continue
@@ -191,11 +194,24 @@ class CompileLoss:
                 raise ValueError(f"compute_loss: output {self.names[i]!r} has a loss but y has "
                                  f"no entry for it")
             value = weighted_loss(entry[1], ys[i], p, sws[i])
-            if names is not None:
+            if names is not None and self.deferred:
+                self._parts.append((value, p.shape[0]))
+            elif names is not None:
                 next(trackers).update_state(float(value.numpy()), sample_weight=p.shape[0])
             part = value * self.weights[i] if self.weights[i] != 1.0 else value
             total = part if total is None else total + part
         return total
+
+    def take_parts(self) -> list[tuple[Tensor, int]]:
+        """(loss value, batch size) per output of the last `deferred` call: a traced step
+        returns them as tensors, and `track` counts them outside the trace."""
+        parts, self._parts = self._parts, []
+        return parts
+
+    def track(self, parts: list[tuple[Tensor, int]]) -> None:
+        """Update the "<output>_loss" trackers with the values `take_parts` gave."""
+        for tracker, (value, n) in zip(self.metrics, parts):
+            tracker.update_state(float(value.numpy()), sample_weight=n)
 
 
 class CompileMetrics:

@@ -18,6 +18,7 @@ import numpy as np
 
 from tapegrad import _args, ops
 from tapegrad.config import Configurable
+from tapegrad.ops import nondifferentiable
 from tapegrad.state import name_scope
 from tapegrad.tensor import Tensor, as_tensor
 
@@ -46,7 +47,7 @@ def _pair(y_true: Any, y_pred: Any, name: str) -> tuple[Tensor, Tensor]:
         y_pred = ops.astype(y_pred, np.float32)
     y_true = _input(y_true, name, "y_true")
     if y_true.dtype != y_pred.dtype:
-        y_true = Tensor._wrap(y_true.numpy().astype(y_pred.dtype))
+        y_true = ops.astype(y_true, y_pred.dtype)
     ts, ps = y_true.shape, y_pred.shape
     if ts != ps:
         if len(ts) + 1 == len(ps) and ps[-1] == 1 and ts == ps[:-1]:
@@ -140,6 +141,21 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
     return -ops.mean(ops.sum(y_true * logp, axis=axis))
 
 
+def _check_labels(labels: np.ndarray, *, n_classes: int) -> np.ndarray:
+    """Integer class indices in [0, n_classes), as intp (else a ValueError naming the loss)."""
+    if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+        raise ValueError("sparse_categorical_crossentropy: labels must be integer class "
+                         "indices (use categorical_crossentropy for one-hot labels)")
+    labels = labels.astype(np.intp)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {n_classes}), "
+                         f"got values from {labels.min()} to {labels.max()}")
+    return labels
+
+
+_class_labels = nondifferentiable(_check_labels, "check_class_labels")
+
+
 def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
                                     axis: int = -1) -> Tensor:
     """categorical_crossentropy with integer class labels of shape (batch,) or (batch, 1).
@@ -151,33 +167,29 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
     y_pred = _input(y_pred, "sparse_categorical_crossentropy", "y_pred")
     if y_pred.dtype.kind != "f":
         y_pred = ops.astype(y_pred, np.float32)
-    labels = np.asarray(_input(y_true, "sparse_categorical_crossentropy", "y_true").numpy())
+    labels = _input(y_true, "sparse_categorical_crossentropy", "y_true")
     ps = y_pred.shape
     if len(ps) < 1:
         raise ValueError("sparse_categorical_crossentropy: y_pred must have a class axis")
     if axis not in (-1, len(ps) - 1):
         raise ValueError("sparse_categorical_crossentropy: only the last axis can hold classes")
     if labels.shape == ps[:-1] + (1,):
-        labels = labels.reshape(ps[:-1])
+        labels = ops.reshape(labels, ps[:-1])
     if labels.shape != ps[:-1]:
         raise ValueError(f"sparse_categorical_crossentropy: labels of shape {labels.shape} do "
                          f"not fit predictions of shape {ps} (expected {ps[:-1]})")
-    if labels.dtype.kind == "f":
-        if not np.all(labels == np.round(labels)):
-            raise ValueError("sparse_categorical_crossentropy: labels must be integer class "
-                             "indices (use categorical_crossentropy for one-hot labels)")
-    labels = labels.astype(np.intp)
     n_classes = ps[-1]
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {n_classes}), "
-                         f"got values from {labels.min()} to {labels.max()}")
+    try:  # an op, so that a `tg.function` replay checks every call's labels too
+        labels = _class_labels(labels, n_classes=n_classes)
+    except ValueError as e:  # the check's own message names this loss, not the internal op
+        raise ValueError(str(e.__cause__ or e)) from e
     if from_logits:
         logp = ops.log_softmax(y_pred, axis=-1)
     else:
         p = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
         logp = ops.log(ops.clip(p, EPSILON, 1.0 - EPSILON))
-    flat = ops.reshape(logp, (-1, n_classes))
-    picked = flat[np.arange(flat.shape[0]), labels.reshape(-1)]
+    is_label = ops.equal(ops.reshape(labels, labels.shape + (1,)), np.arange(n_classes))
+    picked = ops.sum(ops.where(is_label, logp, 0.0), axis=-1)  # each label's log-probability
     return -ops.mean(picked)
 
 

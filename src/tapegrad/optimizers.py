@@ -30,6 +30,7 @@ import numpy as np
 
 from tapegrad import _args
 from tapegrad.config import lookup
+from tapegrad.function import host_step
 from tapegrad.tape import GradientTape
 from tapegrad.tensor import Tensor, Variable
 
@@ -120,6 +121,7 @@ class Optimizer:
         raise NotImplementedError
 
     # -- the update --------------------------------------------------------------------------
+    @host_step
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]) -> None:
         """Apply one update from `(gradient, variable)` pairs, e.g. `zip(grads, model_vars)`.
 

@@ -61,28 +61,62 @@ def _float_dtype(dtype: Any, who: str) -> np.dtype:
     return dt
 
 
+def _draw_fwd(*, kind: str, shape: tuple, dtype: np.dtype, low: Any, high: Any,
+              seed: int | None, rng: np.random.Generator | None) -> np.ndarray:
+    """The draw itself, run eagerly and again on every `tg.function` replay: the shared
+    generator is looked up at call time (so `seed(n)` between calls counts), a `seed` makes a
+    private generator per call (the same numbers every call, as eagerly)."""
+    g = rng if rng is not None else _pick(seed)
+    if kind == "normal":
+        x = g.normal(low, high, shape)
+    elif dtype.kind in "iu":
+        x = g.integers(low, high, shape)
+    else:
+        x = g.uniform(low, high, shape)
+    return x.astype(dtype)
+
+
+_DRAW: Any = None
+
+
+def _draw(kind: str, shape: tuple, dtype: np.dtype, low: Any, high: Any,
+          seed: int | None, rng: np.random.Generator | None) -> Any:
+    """Run the draw as an op marked `random`: `tg.function` records it and replays it with fresh
+    numbers on every call (no inputs, so it has no gradient: the result is a constant)."""
+    global _DRAW
+    if _DRAW is None:
+        from tapegrad.ops.primitive import Primitive
+
+        _DRAW = Primitive(_draw_fwd, "random_draw", register=False,
+                          doc="`random_draw`: draws from a random generator.")
+        _DRAW.random = True  # (tg.function: a fresh draw per call)
+    return _DRAW(kind=kind, shape=shape, dtype=dtype, low=low, high=high, seed=seed, rng=rng)
+
+
 def normal(shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0,
-           dtype: Any = None, seed: int | None = None) -> Any:
-    """A constant Tensor of draws from N(mean, stddev**2) (default dtype float32).
+           dtype: Any = None, seed: int | None = None,
+           rng: np.random.Generator | None = None) -> Any:
+    """A constant Tensor of draws from N(mean, stddev**2) (default dtype float32), from `rng`,
+    a private generator seeded with `seed`, or the shared one; inside `tg.function` each call
+    draws fresh numbers.
 
     >>> import tapegrad as tg
     >>> z = tg.random.normal((1000, 2), mean=1.0, stddev=0.5, seed=0)
     >>> z.shape, bool(abs(z.numpy().mean() - 1.0) < 0.05)
     ((1000, 2), True)
     """
-    from tapegrad.tensor import tensor
-
     dt = _float_dtype(dtype, "random.normal")
     if stddev < 0:
         raise ValueError(f"random.normal: stddev must be >= 0, got {stddev}")
-    values = _pick(seed).normal(mean, stddev, _shape(shape, "random.normal"))
-    return tensor(values.astype(dt))
+    return _draw("normal", _shape(shape, "random.normal"), dt, float(mean), float(stddev),
+                 seed, rng)
 
 
 def uniform(shape: int | Sequence[int], minval: float = 0.0, maxval: float | None = None,
-            dtype: Any = None, seed: int | None = None) -> Any:
+            dtype: Any = None, seed: int | None = None,
+            rng: np.random.Generator | None = None) -> Any:
     """A constant Tensor of draws from [minval, maxval) (maxval 1 for floats; integer dtypes
-    need maxval and draw integers, as `tf.random.uniform`).
+    need maxval and draw integers, as `tf.random.uniform`); `rng` and `seed` as in `normal`.
 
     >>> import tapegrad as tg
     >>> u = tg.random.uniform((3,), minval=2.0, maxval=3.0, seed=0).numpy()
@@ -91,24 +125,22 @@ def uniform(shape: int | Sequence[int], minval: float = 0.0, maxval: float | Non
     >>> tg.random.uniform((4,), 0, 10, dtype="int64", seed=0).dtype
     dtype('int64')
     """
-    from tapegrad.tensor import get_default_dtype, tensor
+    from tapegrad.tensor import get_default_dtype
 
     dt = get_default_dtype() if dtype is None else np.dtype(dtype)
     shape = _shape(shape, "random.uniform")
-    rng = _pick(seed)
     if dt.kind in "iu":
         if maxval is None:
             raise ValueError("random.uniform: an integer dtype needs maxval (the exclusive "
                              "upper bound), e.g. uniform(shape, 0, 10, dtype='int64')")
-        values = rng.integers(int(minval), int(maxval), shape)
+        low, high = int(minval), int(maxval)
     elif dt.kind == "f":
-        maxval = 1.0 if maxval is None else maxval
-        values = rng.uniform(minval, maxval, shape)
+        low, high = float(minval), 1.0 if maxval is None else float(maxval)
     else:
         raise TypeError(f"random.uniform: dtype must be a float or integer dtype, got {dt}")
-    if not maxval > minval:
+    if not high > low:
         raise ValueError(f"random.uniform: needs minval < maxval, got {minval} and {maxval}")
-    return tensor(values.astype(dt))
+    return _draw("uniform", shape, dt, low, high, seed, rng)
 
 
 def _probabilities(logits: Any, temperature: float, who: str) -> np.ndarray:

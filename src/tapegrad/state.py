@@ -6,7 +6,9 @@
 - elsewhere, each bounded and listed here: the default float dtype (`tensor.set_default_dtype`),
   the random generator (`tapegrad.random`), the op registry (`ops.primitive.REGISTRY`, one entry
   per op name), the live tapes that `viz` can draw from a tensor (`tape.LIVE_TAPES`, weak), the
-  code-object cache of `tape.caller_location` (at most `tape.INSIDE_LIMIT` entries) and the
+  code-object cache of `tape.caller_location` (at most `tape.INSIDE_LIMIT` entries), the traced
+  programs of each `tg.function` (at most its `max_traces`), the wrappers of op forwards in
+  `function._ARRAY_OPS` (at most 4096), the one random-draw op of `tapegrad.random`, and the
   training flag of `nn` layers (passed as an argument, not stored globally).
 """
 
@@ -26,6 +28,7 @@ class _State(threading.local):
         self.raw = False  # True while a first-order backward pass runs rules on plain ndarrays
         self.scope: tuple[str, ...] = ()  # name scopes (nn layers) that recorded ops belong to
         self.anomaly = False  # tg.debug.detect_anomaly() is active
+        self.rule: Any = None  # the record whose rule runs in Tensor mode (tg.function names it)
 
 
 STATE = _State()
@@ -42,6 +45,7 @@ class Recorder:
     """
 
     _recording = False
+    sees_all = False  # a tracer (tg.function) sees every op, even under no_grad()
 
     def _record(self, prim: Any, args: tuple, vals: list, params: dict, out: Any) -> None:
         pass
@@ -51,6 +55,9 @@ class Recorder:
 
     def _note_export(self, t: Any) -> None:
         pass
+
+    def _record_constant(self, fn: Any, name: str, args: tuple, params: dict, out: Any) -> None:
+        """An op without gradients (comparisons, argmax) ran; only tracers replay it."""
 
 
 class Counter:
@@ -125,7 +132,8 @@ def recorders(active: list) -> Iterator[None]:
     """Run a block with `active` as the recorder stack (the one way to suspend or replace it)."""
     st = STATE
     saved = st.recorders
-    st.recorders = active
+    tracers = [r for r in saved if getattr(r, "sees_all", False) and r not in active]
+    st.recorders = tracers + list(active)  # a tg.function trace sees every op
     try:
         yield
     finally:

@@ -282,6 +282,9 @@ class Tensor:
         return _ops.round(self, decimals=ndigits or 0)
 
     def _scalar(self, what: str) -> np.ndarray:
+        if STATE.recorders:  # a Python number leaves the graph (tg.function guards it)
+            for r in STATE.recorders:
+                r._note_export(self)
         if self._value.size != 1:
             raise TypeError(f"{what}() needs a tensor with exactly one element, got shape "
                             f"{self.shape}; reduce it first (e.g. tg.sum) or index it")
@@ -296,6 +299,9 @@ class Tensor:
         if self._value.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous: "
                              "use tg.logical_and/any-style reductions, e.g. bool(tg.max(t > 0))")
+        if STATE.recorders:
+            for r in STATE.recorders:
+                r._note_export(self)
         return bool(self._value)
 
     def register_hook(self, hook: Any) -> Any:
@@ -316,6 +322,9 @@ class Tensor:
         return add_hook(self, hook)
 
     def item(self) -> Any:
+        if STATE.recorders:
+            for r in STATE.recorders:
+                r._note_export(self)
         return self._value.item()
 
     def tolist(self) -> Any:
@@ -526,10 +535,9 @@ class Variable(Tensor):
         return arr.astype(self._value.dtype, copy=False)
 
     def _note_assign(self, value: Any, op: str) -> None:
-        if isinstance(value, Tensor):
-            if STATE.recorders:
-                note_cut(f"Variable.{op} is not differentiable (it re-binds the variable)", op,
-                         (value,), self)
+        if STATE.recorders:  # (tg.function replays assigns of Tensors and of constants)
+            note_cut(f"Variable.{op} is not differentiable (it re-binds the variable)", op,
+                     (value,), self)
 
     def assign(self, value: Any) -> Variable:
         """Replace the value (same shape); earlier recorded uses keep the old value."""

@@ -27,7 +27,7 @@ which runs one `GradientTape` step and returns a dict of logs; override it (with
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,31 @@ def _check_callbacks(callbacks: Any, where: str) -> list[Callback]:
     return list(callbacks)
 
 
+class _JitSteps:
+    """A compiled model's default steps as `tg.function`s (strict); a step that cannot be
+    traced runs eagerly from then on, after a one-line notice."""
+
+    def __init__(self, model: Any):
+        from tapegrad.function import function
+
+        self.model = model
+        self.fns: dict[str, Callable] = {
+            "train": function(model._train_step_tensors, strict=True),
+            "test": function(model._test_step_tensors, strict=True),
+            "predict": function(model._predict_tensors, strict=True)}
+
+    def call(self, which: str, *args: Any) -> Any:
+        from tapegrad.function import TracingError
+
+        try:
+            return self.fns[which](*args)
+        except TracingError as e:  # this call ran eagerly (e.result); so will the next ones
+            print(f"jit: the {which} step runs eagerly: {e}")
+            self.fns[which] = getattr(self.model, "_predict_tensors" if which == "predict"
+                                      else f"_{which}_step_tensors")
+            return e.result
+
+
 def _structure_outputs(batches: list[Any]) -> Any:
     first = batches[0]
     if isinstance(first, dict):
@@ -110,14 +135,25 @@ class Trainable:
     _compile_metrics: CompileMetrics | None = None
     _loss_tracker: Mean | None = None
     _compiled: bool = False
+    _steps: _JitSteps | None = None  # the traced default steps when compiled with jit=True
 
     # -- setup -------------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
-                metrics: Any = None) -> None:
+                metrics: Any = None, jit: bool = False) -> None:
         """Choose the optimizer, the loss (one, or a list/dict per output), `loss_weights` (a
         list/dict per output) and metrics (a list for every output, or a list of lists/dict per
         output), each by name or as an object/function. A loss may be left out when
         `train_step` is overridden.
+
+        With `jit=True` (Keras' `jit_compile`) the default `train_step`, `test_step` and
+        `predict_step` trace their tensor work (forward, loss, `tape.gradient`, the optimizer
+        update) once per batch signature with `tg.function` and replay it as NumPy; metrics
+        are updated outside the trace from the returned tensors, so the numbers are eager's. A
+        step that cannot be traced prints a one-line notice and runs eagerly from then on. An
+        overridden `train_step`/`test_step`/`predict_step` always runs eagerly (wrap its tensor
+        work in `tg.function` yourself). The default is `jit=False`: a step that reads values
+        in Python (sample weights, masks computed from the inputs) is replayed only after a
+        guard check and falls back to eager calls when the values change.
 
         >>> # model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         >>> # model.compile("rmsprop", loss={"priority": "mse", "department": "categorical_"
@@ -125,6 +161,7 @@ class Trainable:
         """
         from tapegrad import optimizers
 
+        jit = check_bool(jit, "jit", "compile")
         opt = optimizers.get(optimizer)
         compile_loss = CompileLoss(loss, loss_weights)
         compile_metrics = CompileMetrics(metrics)
@@ -132,6 +169,7 @@ class Trainable:
         self._compile_loss = compile_loss if loss is not None else None
         self._compile_metrics = compile_metrics
         self._loss_tracker = Mean("loss")
+        self._steps = _JitSteps(self) if jit else None
         self._compiled = True
 
     def _check_compiled(self, where: str) -> None:
@@ -204,6 +242,8 @@ class Trainable:
     def train_step(self, data: Any) -> dict[str, Any]:
         """One training step on a batch `data` (`x`, `(x, y)` or `(x, y, sample_weight)`):
         forward under a tape, `compute_loss`, gradients, optimizer update; returns the logs.
+        With `compile(jit=True)` this default step replays a `tg.function` trace of that tensor
+        work; an overriding `train_step` runs eagerly, as written.
 
         Override it for a custom step (keep your own `tg.metrics.Mean` trackers and list them
         in a `metrics` property so that `fit` resets them each epoch)::
@@ -218,27 +258,69 @@ class Trainable:
                 return {"loss": self.loss_tracker.result()}
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        with GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sample_weight)
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        loss, y_pred = self._run_step("train", x, y, sample_weight)
         self._loss_tracker.update_state(float(loss.numpy()), sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def test_step(self, data: Any) -> dict[str, Any]:
         """One evaluation step (inference mode, no update); returns the logs."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        y_pred = self(x, training=False)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        loss, y_pred = self._run_step("test", x, y, sample_weight)
         self._loss_tracker.update_state(float(loss.numpy()), sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for a batch (targets in `data`, if any, are ignored)."""
         x, _, _ = unpack_x_y_sample_weight(data)
+        if self._steps is None:
+            return self._predict_tensors(x)
+        return self._steps.call("predict", x)
+
+    # -- the tensor work of the default steps (what compile(jit=True) traces) ------------------
+    def _run_step(self, which: str, x: Any, y: Any, sample_weight: Any) -> tuple[Any, Any]:
+        """(loss, y_pred) of the train or test step, traced when jit; updates the per-output
+        loss trackers of a multi-output model from the returned loss tensors."""
+        args = (x, y) if sample_weight is None else (x, y, sample_weight)
+        if self._steps is None:
+            loss, y_pred, parts = getattr(self, f"_{which}_step_tensors")(*args)
+        else:
+            loss, y_pred, parts = self._steps.call(which, *args)
+        if self._compile_loss is not None:
+            self._compile_loss.track(parts)
+        return loss, y_pred
+
+    def _train_step_tensors(self, x: Any, y: Any, sample_weight: Any = None) -> tuple:
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self._compute_loss_deferred(x, y, y_pred, sample_weight, True)
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return loss, y_pred, self._loss_parts()
+
+    def _test_step_tensors(self, x: Any, y: Any, sample_weight: Any = None) -> tuple:
+        y_pred = self(x, training=False)
+        loss = self._compute_loss_deferred(x, y, y_pred, sample_weight, False)
+        return loss, y_pred, self._loss_parts()
+
+    def _predict_tensors(self, x: Any) -> Any:
         return self(x, training=False)
+
+    def _loss_parts(self) -> list:
+        return [] if self._compile_loss is None else self._compile_loss.take_parts()
+
+    def _compute_loss_deferred(self, x: Any, y: Any, y_pred: Any, sample_weight: Any,
+                               training: bool) -> Any:
+        """`compute_loss`, with the per-output loss trackers left to `_run_step` (they are
+        Python state, which a replayed trace would not update)."""
+        cl = self._compile_loss
+        if cl is not None:
+            cl.deferred = True
+        try:
+            return self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        finally:
+            if cl is not None:
+                cl.deferred = False
 
     def _default_step(self, name: str) -> bool:
         return getattr(type(self), name) is getattr(Trainable, name)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import ops
 from tapegrad import random as _random
 from tapegrad.tensor import Tensor
 
@@ -77,13 +78,13 @@ def int_tuple(v: Any, n: int, who: str = "", what: str = "argument",
 def dropout_mask(shape: tuple, rate: float, dtype: np.dtype, rng: Any = None) -> Tensor:
     """A constant inverted-dropout mask: 0 with probability `rate`, else 1 / (1 - rate).
 
-    Drawn from `rng`, else `tg.random.generator()` (so `tg.random.seed` makes it repeatable).
+    Drawn from `rng`, else `tg.random.generator()` (so `tg.random.seed` makes it repeatable),
+    by `tg.random.uniform`, so that `tg.function` replays draw a fresh mask on every call.
 
     >>> import numpy as np
     >>> sorted(set(dropout_mask((1000,), 0.5, np.dtype("float32")).numpy().tolist()))
     [0.0, 2.0]
     """
     keep = 1.0 - rate
-    rng = rng if rng is not None else _random.generator()
-    mask = (rng.random(shape) < keep).astype(dtype) / dtype.type(keep)
-    return Tensor._wrap(mask)
+    keep_it = _random.uniform(shape, dtype=np.float64, rng=rng) < keep
+    return ops.astype(keep_it, dtype) / dtype.type(keep)

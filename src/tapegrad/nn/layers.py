@@ -13,6 +13,7 @@ from tapegrad import _args, ops
 from tapegrad import random as _random
 from tapegrad.nn import activations as _activations
 from tapegrad.nn.module import Module
+from tapegrad.state import no_grad
 from tapegrad.tensor import Tensor
 
 __all__ = ["Dense", "Activation", "Flatten", "Dropout", "BatchNormalization",
@@ -108,8 +109,9 @@ class Dropout(Module):
     """Inverted dropout: in training zero each element with probability `rate` and scale the
     rest by 1 / (1 - rate) (so the expected value is kept); the identity at inference.
 
-    The mask comes from `tg.random.generator()` (or a private generator seeded with `seed`);
-    `noise_shape` (with None for "same as input") shares the mask along size-1 axes.
+    The mask comes from `tg.random.generator()` (or a private generator seeded with `seed`),
+    drawn by `tg.random.uniform`, so a `tg.function` replay draws a fresh one; `noise_shape`
+    (with None for "same as input") shares the mask along size-1 axes.
 
     >>> import tapegrad as tg
     >>> x = tg.tensor(np.ones((2, 4)))
@@ -138,11 +140,10 @@ class Dropout(Module):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
-        rng = self._rng if self._rng is not None else _random.generator()
         keep = 1.0 - self.rate
         dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-        mask = (rng.random(shape) < keep).astype(dt) * dt.type(1.0 / keep)
-        return x * Tensor._wrap(mask)
+        keep_it = _random.uniform(shape, dtype=np.float64, rng=self._rng) < keep  # traced draw
+        return x * (ops.astype(keep_it, dt) * dt.type(1.0 / keep))
 
 
 def _axis_arg(axis: Any, who: str) -> int | tuple[int, ...]:
@@ -239,17 +240,16 @@ class BatchNormalization(Module):
             centered = inputs - mean
             var = ops.mean(centered * centered, axes, keepdims=True)
             m = self.momentum
-            self.moving_mean.assign(self.moving_mean.numpy() * m
-                                    + mean.numpy().reshape(self.moving_mean.shape) * (1 - m))
-            self.moving_variance.assign(self.moving_variance.numpy() * m
-                                        + var.numpy().reshape(self.moving_mean.shape) * (1 - m))
+            with no_grad():  # tensor ops, so that tg.function traces the update
+                shape = self.moving_mean.shape
+                self.moving_mean.assign(self.moving_mean * m + ops.reshape(mean, shape) * (1 - m))
+                self.moving_variance.assign(self.moving_variance * m
+                                            + ops.reshape(var, shape) * (1 - m))
             y = centered / ops.sqrt(var + self.epsilon)
         else:
             mean = self._param(self.moving_mean)
-            var = self.moving_variance.numpy()
-            var = var if self._trailing else var.reshape(self._bshape)
-            inv = (1.0 / np.sqrt(var + self.epsilon)).astype(var.dtype)
-            y = (inputs - mean) * Tensor._wrap(inv)
+            var = self._param(self.moving_variance)
+            y = (inputs - mean) * (1.0 / ops.sqrt(var + self.epsilon))
         if self.gamma is not None:
             y = y * self._param(self.gamma)
         if self.beta is not None:

@@ -107,9 +107,8 @@ class _RNN(Module):
 
     def call(self, inputs: Any, training: bool = False,
              initial_state: Sequence[Any] | None = None, mask: Any = None) -> Any:
-        mask = check_mask(get_mask(inputs) if mask is None else mask, np.shape(inputs),
-                          self.name)
-        x = _args.layer_input(inputs)
+        x = _args.layer_input(inputs)  # (a Tensor stays the same object, so keeps its mask)
+        mask = check_mask(get_mask(inputs) if mask is None else mask, x.shape, self.name)
         check_rank(self, x.shape, 3, "(batch, time, features)")
         b, t, f = x.shape
         if t == 0:

@@ -79,8 +79,9 @@ def ufunc_call(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
 def function_call(func: Any, args: tuple, kwargs: dict) -> Any:
     """`Tensor.__array_function__`: the tapegrad function for a NumPy function call."""
     fname = f"np.{getattr(func, '__name__', func)}"
-    if func is np.shape or func is np.ndim or func is np.size:
-        return func(*_values(args), **kwargs)
+    if func is np.shape or func is np.ndim or func is np.size:  # metadata: no value is read
+        return func(*(np.broadcast_to(np.zeros((), a.dtype), a.shape) if isinstance(a, Tensor)
+                      else a for a in args), **kwargs)
     if func not in _FUNCTIONS:
         return _on_values(fname, func, args, kwargs)
     name, renames = _FUNCTIONS[func]

@@ -112,10 +112,17 @@ class Primitive:
         Each gradient is `fitted` to its input (unless `fit` is False: Jacobians give `g` a
         leading batch axis).
         """
-        if g.__class__ is Tensor:
-            ans, inputs = out, _recorded_inputs(args, vals)
-        else:
-            ans, inputs = out._value, vals
+        if g.__class__ is not Tensor:
+            return self._vjp(g, out._value, vals, args, params, needed, fit)
+        st = STATE  # a tracer (tg.function) names the rule that makes each op it records
+        st.rule, outer = (self, args, vals, params, out), st.rule
+        try:
+            return self._vjp(g, out, _recorded_inputs(args, vals), args, params, needed, fit)
+        finally:
+            st.rule = outer
+
+    def _vjp(self, g: Any, ans: Any, inputs: Any, args: tuple, params: dict, needed: Any,
+             fit: bool) -> list[tuple[int, Any]]:
         if self.vjp_all is not None or self.vjp_argnum is not None:
             pairs = self._joint_vjp(g, ans, inputs, params, args, needed)
             return [(i, fitted(gi, inputs[i], self, i)) for i, gi in pairs] if fit else pairs
@@ -323,6 +330,8 @@ def nondifferentiable(fn: Callable, name: str, *, doc: str | None = None) -> Cal
         t = Tensor._wrap(np.asarray(out))
         if STATE.recorders:
             note_cut("not differentiable", name, args, t)
+            for r in STATE.recorders:
+                r._record_constant(fn, name, args, params, t)
         return t
 
     op.__name__ = op.__qualname__ = name
