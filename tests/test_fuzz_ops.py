@@ -392,6 +392,7 @@ NOT_OPS = {  # public tg names that are not ops on arrays (engine, state, module
     "custom_gradient", "grad", "hessian", "hvp", "jacobian", "recompute_grad", "value_and_grad",
     "get_default_dtype", "set_default_dtype", "name_scope", "no_grad", "note_cut",
     "from_dlpack",  # interop: imports another library's array (tests/test_dlpack.py)
+    "function", "tracing",  # tg.function traces Python functions (tests/test_function.py)
 }
 
 

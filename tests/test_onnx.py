@@ -170,6 +170,22 @@ def test_several_inputs_and_outputs(tmp_path):
     roundtrip(TwoInputs(), [(None, 6), (None, 2)], [VEC, x2], tmp_path)
 
 
+def test_functional_models_export(tmp_path):
+    """A functional DAG (a residual Add, a Concatenate with the input, two inputs and two
+    outputs) runs in onnxruntime like the model."""
+    tg.random.seed(7)
+    a, b = N.Input((6,), name="a"), N.Input((2,), name="b")
+    h = N.Dense(8, activation="relu")(a)
+    s = N.Add()([N.Dense(8)(h), h])
+    out1 = N.Dense(3, activation="softmax")(N.Concatenate()([s, b]))
+    out2 = N.Dense(1)(s)
+    model = N.Model([a, b], [out1, out2])
+    x2 = RNG.normal(size=(5, 2)).astype(np.float32)
+    roundtrip(model, [(None, 6), (None, 2)], [VEC, x2], tmp_path)
+    single = N.Model(a, N.Dense(2)(N.Add()([h, s])))
+    roundtrip(single, (None, 6), VEC, tmp_path)
+
+
 def test_tape_graph_export(tmp_path):
     """A tape's recorded forward graph (ops only, shapes as recorded) exports too."""
     x = tg.tensor(VEC)
