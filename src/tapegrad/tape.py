@@ -7,6 +7,7 @@ for the chain rule: no graph sort, no recursion. References point one way (tape 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -14,6 +15,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -25,16 +27,19 @@ from tapegrad.tensor import Tensor, Variable
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 # A record is a plain tuple (cheap to make); OpRecord is the readable view of one.
-# (primitive, args, values, params, output, (file, line), scope)
-_PRIM, _ARGS, _VALS, _PARAMS, _OUT, _WHERE, _SCOPE = range(7)
+# (primitive, args, values, params, output, call site, scope)
+_PRIM, _ARGS, _VALS, _PARAMS, _OUT, _SITE, _SCOPE = range(7)
 
-INSIDE_LIMIT = 4096  # code objects remembered by caller_location (cleared when full)
+INSIDE_LIMIT = 4096  # code objects remembered by caller_site (cleared when full)
 _INSIDE: dict[Any, bool] = {}  # code object -> is it tapegrad's own code?
+_NOWHERE = (None, -1)  # the call site of an op with no frame outside tapegrad
 
 
-def caller_location(depth: int = 2) -> tuple[str, int]:
-    """File and line of the first frame outside tapegrad: where the user created the op.
-    (Called for every recorded op, so whether a code object is ours is cached.)"""
+def caller_site(depth: int = 2) -> tuple[CodeType | None, int]:
+    """Where the user created the op, as the code object and instruction offset of the first
+    frame outside tapegrad: cheap to take for every recorded op (`location_of` turns it into a
+    file and line when asked). No frame is kept: a frame would keep its local variables alive.
+    (Whether a code object is ours is cached.)"""
     f = sys._getframe(depth)
     inside = _INSIDE
     while f is not None:
@@ -45,9 +50,35 @@ def caller_location(depth: int = 2) -> tuple[str, int]:
                 inside.clear()
             ours = inside[code] = code.co_filename.startswith(_PKG_DIR)
         if not ours:
-            return (code.co_filename, f.f_lineno)
+            return (code, f.f_lasti)
         f = f.f_back
-    return ("<tapegrad>", 0)
+    return _NOWHERE
+
+
+@functools.lru_cache(maxsize=INSIDE_LIMIT)
+def location_of(site: tuple[CodeType | None, int]) -> tuple[str, int]:
+    """The (file, line) of a call site taken by `caller_site` (the line the frame was on, as
+    its `f_lineno` said then).
+
+    >>> def where_am_i():
+    ...     return location_of(caller_site(1))  # this frame (depth 0 is caller_site's own)
+    >>> where_am_i()[1]
+    2
+    """
+    code, offset = site
+    if code is None:
+        return ("<tapegrad>", 0)
+    line = code.co_firstlineno
+    for start, end, number in code.co_lines():
+        if start <= offset < end:
+            line = line if number is None else number
+            break
+    return (code.co_filename, line)
+
+
+def caller_location(depth: int = 2) -> tuple[str, int]:
+    """File and line of the first frame outside tapegrad (for messages raised right away)."""
+    return location_of(caller_site(depth + 1))
 
 
 def _describe(x: Any) -> str:
@@ -80,13 +111,14 @@ class OpRecord:
                       doc="The inputs' values when the op ran (ndarrays or numbers).")
     output = property(lambda self: self._rec[_OUT], doc="The output tensor.")
     params = property(lambda self: dict(self._rec[_PARAMS]), doc="Static keyword parameters.")
-    location = property(lambda self: self._rec[_WHERE], doc="(file, line) that created the op.")
+    location = property(lambda self: location_of(self._rec[_SITE]),
+                        doc="(file, line) that created the op (found when asked).")
     scope = property(lambda self: "/".join(self._rec[_SCOPE]), doc="Name scope ('' if none).")
     scopes = property(lambda self: self._rec[_SCOPE], doc="Nested name scopes, outermost first.")
 
     def __repr__(self) -> str:
         ins = ", ".join(_describe(a) for a in self._rec[_ARGS])
-        file, line = self._rec[_WHERE]
+        file, line = self.location
         scope = f" in {self.scope}" if self._rec[_SCOPE] else ""
         return (f"{self.name}({ins}) -> {_describe(self._rec[_OUT])}{scope}"
                 f"  [{os.path.basename(file)}:{line}]")
@@ -262,8 +294,8 @@ class GradientTape(Recorder):
         k = self._cut_of.get(id(t))
         if k is None:
             return None
-        reason, op, tracked, _, loc, _ = self._cuts[k]
-        return reason, op, tracked, loc
+        reason, op, tracked, _, site, _ = self._cuts[k]
+        return reason, op, tracked, location_of(site)
 
     def has_recorded(self, t: Tensor) -> bool:
         """Does this tape hold a record that produced `t` (or track `t`)?"""
@@ -283,7 +315,7 @@ class GradientTape(Recorder):
             if hit:
                 if out._value.dtype.kind == "f":
                     self._records.append(
-                        (prim, args, vals, params, out, caller_location(3), STATE.scope))
+                        (prim, args, vals, params, out, caller_site(3), STATE.scope))
                     ids.add(id(out))
                 else:
                     self._note_cut(f"its result has dtype {out.dtype}", prim.name, args, out)
@@ -308,7 +340,7 @@ class GradientTape(Recorder):
         tracked = [id(a) for a in args if isinstance(a, Tensor) and id(a) in self._ids]
         if tracked and not self._used:
             self._cut_of[id(out)] = len(self._cuts)
-            self._cuts.append((reason, op, tracked, out, caller_location(), []))
+            self._cuts.append((reason, op, tracked, out, caller_site(), []))
 
     def _note_export(self, t: Tensor) -> None:
         """`t.numpy()` was called on a tracked tensor (explain can spot the round trip)."""
