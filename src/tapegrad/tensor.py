@@ -344,39 +344,23 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # -- operators (all differentiable ones go through tapegrad.ops) ----------------------------
-    def __add__(self, o):
-        return _ops.add(self, o)
-
+    # -- operators (all go through tapegrad.ops) ----------------------------------------------
+    # `t + o`, `t * o`, `t[k]`, `t < o`, ... are the ops themselves (`_OPERATORS`, set below the
+    # class); here are the ones that swap or take one operand.
     def __radd__(self, o):
         return _ops.add(o, self)
-
-    def __sub__(self, o):
-        return _ops.subtract(self, o)
 
     def __rsub__(self, o):
         return _ops.subtract(o, self)
 
-    def __mul__(self, o):
-        return _ops.multiply(self, o)
-
     def __rmul__(self, o):
         return _ops.multiply(o, self)
-
-    def __truediv__(self, o):
-        return _ops.divide(self, o)
 
     def __rtruediv__(self, o):
         return _ops.divide(o, self)
 
-    def __pow__(self, o):
-        return _ops.power(self, o)
-
     def __rpow__(self, o):
         return _ops.power(o, self)
-
-    def __matmul__(self, o):
-        return _ops.matmul(self, o)
 
     def __rmatmul__(self, o):
         return _ops.matmul(o, self)
@@ -390,52 +374,11 @@ class Tensor:
     def __abs__(self):
         return _ops.abs(self)
 
-    def __floordiv__(self, o):
-        return _ops.floor_divide(self, o)
-
     def __rfloordiv__(self, o):
         return _ops.floor_divide(o, self)
 
-    def __mod__(self, o):
-        return _ops.mod(self, o)
-
     def __rmod__(self, o):
         return _ops.mod(o, self)
-
-    def __getitem__(self, key):
-        return _ops.getitem(self, key)
-
-    # comparisons and logic: boolean results, never differentiable
-    def __eq__(self, o):  # type: ignore[override]
-        return _ops.equal(self, o)
-
-    def __ne__(self, o):  # type: ignore[override]
-        return _ops.not_equal(self, o)
-
-    def __lt__(self, o):
-        return _ops.less(self, o)
-
-    def __le__(self, o):
-        return _ops.less_equal(self, o)
-
-    def __gt__(self, o):
-        return _ops.greater(self, o)
-
-    def __ge__(self, o):
-        return _ops.greater_equal(self, o)
-
-    def __and__(self, o):
-        return _ops.logical_and(self, o)
-
-    __rand__ = __and__
-
-    def __or__(self, o):
-        return _ops.logical_or(self, o)
-
-    __ror__ = __or__
-
-    def __xor__(self, o):
-        return _ops.logical_xor(self, o)
 
     def __invert__(self):
         return _ops.logical_not(self)
@@ -634,6 +577,19 @@ def is_number(x: Any) -> bool:
 
 
 from tapegrad import ops as _ops  # noqa: E402  (operators need the ops; ops need Tensor)
+
+# Operators that are ops called with the tensor first: `t * o` runs `tg.multiply(t, o)` with no
+# wrapper frame in between (a tape that records the user's line pays for every such frame).
+_OPERATORS = {
+    "__add__": "add", "__sub__": "subtract", "__mul__": "multiply", "__truediv__": "divide",
+    "__pow__": "power", "__matmul__": "matmul", "__floordiv__": "floor_divide", "__mod__": "mod",
+    "__getitem__": "getitem", "__eq__": "equal", "__ne__": "not_equal", "__lt__": "less",
+    "__le__": "less_equal", "__gt__": "greater", "__ge__": "greater_equal",
+    "__and__": "logical_and", "__rand__": "logical_and", "__or__": "logical_or",
+    "__ror__": "logical_or", "__xor__": "logical_xor",
+}
+for _dunder, _name in _OPERATORS.items():
+    setattr(Tensor, _dunder, getattr(_ops, _name))
 
 # The functions people call as methods (`x.relu()`, `x.sum(axis=1)`): `t.f(*a)` is `tg.f(t, *a)`.
 _METHODS = (
