@@ -6,7 +6,7 @@
 - elsewhere, each bounded and listed here: the default float dtype (`tensor.set_default_dtype`),
   the random generator (`tapegrad.random`), the op registry (`ops.primitive.REGISTRY`, one entry
   per op name), the live tapes that `viz` can draw from a tensor (`tape.LIVE_TAPES`, weak), the
-  code-object cache of `tape.caller_site` and the line cache of `tape.location_of` (each at most
+  file-name cache of `tape.caller_site` and the line cache of `tape.location_of` (each at most
   `tape.INSIDE_LIMIT` entries), the traced programs of each `tg.function` (at most its
   `max_traces`), the wrappers of op forwards in `function._ARRAY_OPS` (at most 4096), the one
   random-draw op of `tapegrad.random`, and the training flag of `nn` layers (passed as an

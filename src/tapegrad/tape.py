@@ -30,8 +30,8 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # (primitive, args, values, params, output, call site, scope)
 _PRIM, _ARGS, _VALS, _PARAMS, _OUT, _SITE, _SCOPE = range(7)
 
-INSIDE_LIMIT = 4096  # code objects remembered by caller_site (cleared when full)
-_INSIDE: dict[Any, bool] = {}  # code object -> is it tapegrad's own code?
+INSIDE_LIMIT = 4096  # file names remembered by caller_site (cleared when full)
+_INSIDE: dict[str, bool] = {}  # file name -> is it tapegrad's own code? (a str caches its hash)
 _NOWHERE = (None, -1)  # the call site of an op with no frame outside tapegrad
 
 
@@ -39,16 +39,17 @@ def caller_site(depth: int = 2) -> tuple[CodeType | None, int]:
     """Where the user created the op, as the code object and instruction offset of the first
     frame outside tapegrad: cheap to take for every recorded op (`location_of` turns it into a
     file and line when asked). No frame is kept: a frame would keep its local variables alive.
-    (Whether a code object is ours is cached.)"""
+    (Whether a file is ours is cached.)"""
     f = sys._getframe(depth)
     inside = _INSIDE
     while f is not None:
         code = f.f_code
-        ours = inside.get(code)
+        file = code.co_filename
+        ours = inside.get(file)
         if ours is None:
-            if len(inside) >= INSIDE_LIMIT:  # re-run notebook cells make new code objects
+            if len(inside) >= INSIDE_LIMIT:  # notebook cells and exec'd strings are new files
                 inside.clear()
-            ours = inside[code] = code.co_filename.startswith(_PKG_DIR)
+            ours = inside[file] = file.startswith(_PKG_DIR)
         if not ours:
             return (code, f.f_lasti)
         f = f.f_back

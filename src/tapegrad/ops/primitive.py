@@ -191,7 +191,7 @@ class Primitive:
                 v = a._value
                 vals.append(v)
                 tensors += 1
-                if v.dtype.kind != "f" and self.float_valued:
+                if self.float_valued and v.dtype.kind != "f":
                     convert = True
             elif c is float or (c is int and -9223372036854775808 <= a < 2 ** 64):
                 vals.append(a)
@@ -212,8 +212,9 @@ class Primitive:
             from tapegrad.debug import check_forward
 
             check_forward(self.name, args, vals, t)
-        if st.recorders:
-            for rec in st.recorders:
+        recorders = st.recorders
+        if recorders:
+            for rec in recorders:
                 rec._record(self, args, vals, params, t)
         return t
 
