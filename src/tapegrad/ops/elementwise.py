@@ -65,9 +65,7 @@ def _result_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
 
 def _binary(prim: Any, doc: str) -> Any:
     def op(x: Any, y: Any) -> Tensor:
-        if STATE.raw:
-            return prim.fwd(x, y)
-        cx, cy = x.__class__, y.__class__
+        cx, cy = type(x), type(y)  # (the common cases first: reading STATE costs more)
         if cx in _TENSORS:
             if cy in _TENSORS:
                 if x._value.shape == y._value.shape:
@@ -76,6 +74,8 @@ def _binary(prim: Any, doc: str) -> Any:
                 return prim(x, y)
         elif (cx is float or cx is int) and cy in _TENSORS:
             return prim(x, y)
+        if STATE.raw:
+            return prim.fwd(x, y)
         return prim(*broadcast_args(prim.name, x, y))
 
     op.__name__ = op.__qualname__ = prim.name

@@ -28,6 +28,7 @@ from tapegrad.tensor import Tensor, Variable, operands
 
 REGISTRY: dict[str, Primitive] = {}  # name -> op; re-defining an op (a re-run cell) replaces it
 _new = object.__new__
+_ndarray = np.ndarray  # (`np.ndarray` is a slow lookup: NumPy's module has a __getattr__)
 
 
 def _keyword_defaults(fwd: Callable) -> dict[str, Any]:
@@ -53,8 +54,6 @@ class Primitive:
     array([1., 8.], dtype=float32)
     """
 
-    float_valued = False  # set by `float_valued(...)`: integer input is promoted to floats
-
     def __init__(self, fwd: Callable, name: str | None = None, register: bool = True, *,
                  doc: str | None = None, elementwise: bool = False,
                  phrase: str | tuple[str, ...] | None = None, module: str | None = None):
@@ -65,6 +64,7 @@ class Primitive:
         self.vjp_argnum: Callable | None = None  # rule(i, g, ans, ...) for variadic inputs
         self.batched: Callable | None = None  # rule(i, g, ...) with a leading batch axis on g
         self.elementwise = elementwise
+        self.float_valued = False  # set by `float_valued(...)`: integer input becomes floats
         self.phrases: tuple[str, ...] = (phrase,) if isinstance(phrase, str) else tuple(
             phrase or ())
         self.defaults = _keyword_defaults(fwd)
@@ -112,7 +112,7 @@ class Primitive:
         Each gradient is `fitted` to its input (unless `fit` is False: Jacobians give `g` a
         leading batch axis).
         """
-        if g.__class__ is not Tensor:
+        if type(g) is not Tensor:
             return self._vjp(g, out._value, vals, args, params, needed, fit)
         st = STATE  # a tracer (tg.function) names the rule that makes each op it records
         st.rule, outer = (self, args, vals, params, out), st.rule
@@ -142,9 +142,9 @@ class Primitive:
                 continue
             x = inputs[i]
             if fit:
-                if gi.__class__ is not x.__class__ and x.__class__ is np.ndarray:
+                if type(gi) is not type(x) and type(x) is _ndarray:
                     gi = np.asarray(gi)  # (NumPy returns scalars for 0-d results)
-                if gi.__class__ is not x.__class__ or gi.shape != x.shape or (
+                if type(gi) is not type(x) or gi.shape != x.shape or (
                         gi.dtype is not x.dtype and gi.dtype != x.dtype):  # (`is` first: fast)
                     gi = fitted(gi, x, self, i)
             pairs.append((i, gi))
@@ -186,7 +186,7 @@ class Primitive:
         convert = False
         tensors = 0
         for a in args:
-            c = a.__class__
+            c = type(a)
             if c is Tensor or c is Variable or isinstance(a, Tensor):
                 v = a._value
                 vals.append(v)
@@ -207,7 +207,7 @@ class Primitive:
         except (ValueError, IndexError, TypeError, OverflowError) as e:
             raise _op_error(self.name, args, vals, e) from e
         t = _new(Tensor)
-        t._value = out if out.__class__ is np.ndarray else np.asarray(out)
+        t._value = out if type(out) is _ndarray else np.asarray(out)
         if st.anomaly:
             from tapegrad.debug import check_forward
 
