@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.state import STATE, Recorder
+from tapegrad.state import HOOK_CHANGES, STATE, Recorder
 from tapegrad.tensor import Tensor, Variable, tensor
 
 __all__ = ["Function", "Program", "TracingError", "function", "host_step", "tracing"]
@@ -104,24 +104,29 @@ def _read(v: Variable) -> np.ndarray:
     return v._value
 
 
+def _fit(d: Any, old: np.ndarray) -> np.ndarray:
+    """`d` as an array of `old`'s shape and dtype, as `Variable.assign*` makes it."""
+    if d.__class__ is np.ndarray and d.shape == old.shape and d.dtype == old.dtype:
+        return d
+    return np.broadcast_to(d, old.shape).astype(old.dtype, copy=False)
+
+
 def _assign(v: Variable, d: Any) -> np.ndarray:
-    old = v._value
-    v._value = new = np.array(np.broadcast_to(d, old.shape).astype(old.dtype, copy=False),
-                              copy=True)
+    v._value = new = np.array(_fit(d, v._value), copy=True)
     v._version += 1
     return new
 
 
 def _assign_add(v: Variable, d: Any) -> np.ndarray:
     old = v._value
-    v._value = new = old + np.broadcast_to(d, old.shape).astype(old.dtype, copy=False)
+    v._value = new = old + _fit(d, old)
     v._version += 1
     return new
 
 
 def _assign_sub(v: Variable, d: Any) -> np.ndarray:
     old = v._value
-    v._value = new = old - np.broadcast_to(d, old.shape).astype(old.dtype, copy=False)
+    v._value = new = old - _fit(d, old)
     v._version += 1
     return new
 
@@ -155,7 +160,7 @@ class Step:
     `name` the op's name; `scope` its layer scope; `rule` the op whose gradient rule made it."""
 
     __slots__ = ("kind", "name", "fn", "ins", "out", "params", "scope", "rule", "dead",
-                 "where", "target")
+                 "where", "target", "into")
 
     def __init__(self, kind: str, name: str, fn: Callable, ins: list[int], out: int | None,
                  params: dict, scope: str = "", rule: Any = None, target: Any = None):
@@ -163,9 +168,68 @@ class Step:
         self.params, self.scope, self.rule, self.target = params, scope, rule, target
         self.dead: tuple[int, ...] = ()
         self.where: tuple[str, int] | None = None
+        self.into: int | None = None  # a dead slot whose buffer receives the result (`out=`)
 
     def __repr__(self) -> str:
         return f"Step({self.kind} {self.name} {self.ins} -> {self.out})"
+
+
+_PURE = ("op", "const_op", "read")  # steps with no effect: dropped when nothing uses them
+_MIN_REUSE = 8192  # bytes: below this a fresh array costs no more than an `out=` argument
+
+
+def _without_dead_code(steps: list[Step], outputs: set) -> list[Step]:
+    """`steps` minus the pure ones whose results nothing uses (walking back from the end)."""
+    used, kept = set(outputs), []
+    for s in reversed(steps):
+        if s.kind in _PURE and s.out not in used:
+            continue
+        used.update(s.ins)
+        kept.append(s)
+    return kept[::-1]
+
+
+def _plan_buffers(steps: list[Step], values: dict[int, np.ndarray], fixed: set) -> None:
+    """Let ufunc steps write into the buffer of a value that is dead by then (`out=`, set as
+    `step.into`), as a hand-written NumPy step updates in place. A buffer qualifies if it is
+    at least `_MIN_REUSE` bytes, an op made it (not a Variable's value), it owns its memory,
+    no other value of the trace shares it (no views), it is not an input, constant or output,
+    and only ops read it (nothing keeps it)."""
+    roots: collections.Counter = collections.Counter()
+    for v in values.values():
+        while v.base is not None:
+            v = v.base
+        roots[id(v)] += 1
+    made = {s.out for s in steps if s.kind in ("op", "const_op")}
+    users: dict[int, set] = collections.defaultdict(set)
+    for s in steps:
+        for i in s.ins:
+            users[i].add(s.kind)
+
+    def own(k: int) -> bool:
+        v = values.get(k)
+        return (v is not None and k in made and k not in fixed and v.base is None
+                and roots[id(v)] == 1
+                and v.nbytes >= _MIN_REUSE and users[k] <= {"op", "const_op"})
+
+    def key(k: int) -> tuple:
+        return values[k].shape, values[k].dtype.str
+
+    free: dict[tuple, list[int]] = collections.defaultdict(list)  # dead buffers by shape
+    for s in steps:
+        out = values.get(s.out) if s.out is not None else None
+        if (out is not None and out.base is None and isinstance(s.fn, np.ufunc)
+                and s.fn.nout == 1 and not s.params and out.nbytes >= _MIN_REUSE):
+            pool = free[(out.shape, out.dtype.str)]
+            dying = [] if s.fn is np.matmul else [  # (matmul's out must not be an input)
+                i for i in s.ins if i in s.dead and own(i) and key(i) == key(s.out)]
+            if dying:
+                s.into = dying[0]
+            elif pool:
+                s.into = pool.pop()
+        for d in s.dead:
+            if d != s.into and own(d):
+                free[key(d)].append(d)
 
 
 class Program:
@@ -177,15 +241,17 @@ class Program:
 
     def __init__(self, n_slots: int, consts: dict[int, Any], inputs: list[int],
                  steps: list[Step], outputs: list[int | None], rebuild: Callable,
-                 names: dict[int, str], fn_name: str):
+                 names: dict[int, str], fn_name: str, values: dict[int, np.ndarray]):
         self.n_slots, self.consts, self.inputs = n_slots, consts, inputs
-        self.steps, self.outputs, self.rebuild = steps, outputs, rebuild
+        self.outputs, self.rebuild = outputs, rebuild
+        self.steps = _without_dead_code(steps, set(outputs))
         self.names, self.fn_name = names, fn_name
         template: list[Any] = [None] * n_slots
         for k, v in consts.items():
             template[k] = v
         self._template = template
         self._mark_dead()
+        _plan_buffers(self.steps, values, set(outputs) | set(consts) | set(inputs))
         self._source: str | None = None
         self._run = self._compile(*_generate(self, fast=True))
 
@@ -259,8 +325,9 @@ class Tracer(Recorder):
         self.slot_of: dict[int, int] = {}  # id(ndarray) -> slot holding it
         self.consts: dict[int, Any] = {}
         self.keep: list[Any] = []  # every array seen, so ids stay unique during the trace
+        self.values: dict[int, np.ndarray] = {}  # slot -> its array at trace time
         self.names: dict[int, str] = {}
-        self.var_of_slot: dict[int, Variable] = {}
+        self.var_slots: dict[int, int] = {}  # id(Variable) -> its slot
         self.known: dict[int, tuple[Variable, Any]] = {}  # id(var) -> (var, array we know)
         self.pending: list[tuple] = []  # assigns noted, not yet seen done
         self.effects = 0  # steps that change state (assign, random, host): guards go before
@@ -275,6 +342,7 @@ class Tracer(Recorder):
         if isinstance(value, np.ndarray):
             self.slot_of[id(value)] = k
             self.keep.append(value)
+            self.values[k] = value
         self.names[k] = name
         return k
 
@@ -297,9 +365,15 @@ class Tracer(Recorder):
             return self.const(v)
         return self.const(v)
 
+    def _variable(self, v: Variable) -> int:
+        """The constant slot holding Variable `v` itself (one per Variable)."""
+        k = self.var_slots.get(id(v))
+        if k is None:
+            k = self.var_slots[id(v)] = self.const(v, _ident(v.name or "variable"))
+        return k
+
     def _read(self, v: Variable) -> int:
-        vk = self.const(v, _ident(v.name or "variable"))
-        self.var_of_slot[vk] = v
+        vk = self._variable(v)
         out = self._new_slot(v._value, _ident(v.name or "variable") + "_value")
         self.steps.append(Step("read", "read", _read, [vk], out, {}, target=v))
         self.known[id(v)] = (v, v._value)
@@ -395,6 +469,21 @@ class Tracer(Recorder):
                                {}, target=variables))
         return result
 
+    def _call_hooks(self, run: Callable, g: Tensor) -> Tensor:
+        """Gradient hooks are Python (a logger, a clip): run them now and on every replay."""
+        self._flush()
+        k = self.slot(g, g._value)
+        self.paused += 1
+        try:
+            out = run(g)
+        finally:
+            self.paused -= 1
+        self.effects += 1
+        self.steps.append(Step("host", "hooks", _hooks(run), [k],
+                               self._new_slot(out._value, self.names.get(k, "g") + "_hooked"),
+                               {}))
+        return out
+
     def _flush(self) -> None:
         """Assigns noted before they ran: now that they ran, record them as steps."""
         if not self.pending:
@@ -403,8 +492,7 @@ class Tracer(Recorder):
         for v, op, dk, old in pending:
             if v._value is old:  # the assign raised: nothing changed
                 continue
-            vk = self.const(v, _ident(v.name or "variable"))
-            self.var_of_slot[vk] = v
+            vk = self._variable(v)
             k = self._new_slot(v._value, _ident(v.name or "variable") + "_new")
             self.steps.append(Step("assign", op, _ASSIGNS[op], [vk, dk], k, {}, target=v))
             self.known[id(v)] = (v, v._value)
@@ -440,6 +528,12 @@ def _host(method: Callable, obj: Any, variables: list, has: list) -> Callable:
         method(obj, [(Tensor._wrap(next(it)) if h else None, v) for h, v in zip(has, variables)])
     host.__name__ = f"{type(obj).__name__}_{method.__name__}"
     return host
+
+
+def _hooks(run: Callable) -> Callable:
+    def hooks(g: np.ndarray) -> np.ndarray:
+        return run(Tensor._wrap(g))._value
+    return hooks
 
 
 _PKG = __file__.rsplit("/", 1)[0] + "/"
@@ -509,6 +603,7 @@ class Function:
         self.eager_calls = 0  # calls run eagerly because a guard saw a different value
         self._last: Program | None = None
         self._warned = False
+        self._hooks_seen = HOOK_CHANGES[0]
         functools.update_wrapper(self, fn)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
@@ -523,6 +618,10 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if STATE.recorders:  # inside a tape (which must record it) or a trace (joins it)
             return self.fn(*args, **kwargs)
+        if HOOK_CHANGES[0] != self._hooks_seen:  # gradient hooks came or went: trace again
+            self._hooks_seen = HOOK_CHANGES[0]
+            self.programs.clear()
+            self.untraceable.clear()
         if not kwargs and all(a.__class__ is Tensor for a in args):  # the common call
             key = tuple(("T", a._value.shape, a._value.dtype.str) for a in args)
             prog = self.programs.get(key)
@@ -599,7 +698,7 @@ class Function:
                                 for k, v, c in zip(outputs, vals, consts_out)])
 
         prog = Program(tracer.n, tracer.consts, inputs, tracer.steps, outputs, rebuild_out,
-                       tracer.names, getattr(self.fn, "__name__", "step"))
+                       tracer.names, getattr(self.fn, "__name__", "step"), tracer.values)
         self.programs[key] = prog
         self._last = prog
         self.trace_count += 1
@@ -708,7 +807,8 @@ def _rule_comment(rule: Any) -> str:
 
 def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
     """The program as Python source and the namespace it runs in; `fast` adds a `del` after
-    each value's last use and leaves out the comments (the code `Program.run` executes)."""
+    each value's last use and the planned `out=` buffers, and leaves out the comments (the
+    code `Program.run` executes; the numbers are the same)."""
     ns: dict[str, Any] = {"np": np, "read": _read, **_ASSIGNS}
     used: dict[str, int] = {}
     names: dict[int, str] = {}
@@ -741,6 +841,7 @@ def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
         return n
 
     body: list[str] = []
+    held = {s.into for s in prog.steps if s.into is not None}  # dead, kept for an `out=`
     section = None
     grads: set[int] = set()  # slots holding gradients (made by a rule, or summed from them)
     for step in prog.steps:
@@ -791,9 +892,12 @@ def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
         elif accumulate:
             comment = "a value used twice: its gradients add up"
         elif step.kind == "read":
-            comment = f"read Variable {step.target.name!r}"
+            comment = f"read Variable {step.target.name!r}" if step.target.name else \
+                "read a Variable"
+        elif step.name == "hooks":
+            comment = "the gradient hooks (Python), run on every call"
         elif step.kind in ("assign", "host"):
-            comment = "update " + ", ".join(repr(v.name) for v in (
+            comment = "update " + ", ".join(repr(v.name) if v.name else "a Variable" for v in (
                 step.target if isinstance(step.target, list) else [step.target]))
         elif step.kind == "guard":
             comment = ("value read in Python at trace time "
@@ -810,8 +914,12 @@ def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
         else:
             line = f"    {call}"
         if fast:
+            if step.into is not None:  # write into a dead value's buffer, then drop its name
+                line = line[:-1] + f", out={names[step.into]})"
             body.append(line)
-            dead = [names[d] for d in step.dead if d in names]
+            dead = [names[d] for d in step.dead if d in names and d not in held]
+            if step.into is not None:
+                dead.append(names[step.into])
             if dead:
                 body.append(f"    del {', '.join(dead)}")
             continue
