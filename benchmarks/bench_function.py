@@ -235,7 +235,7 @@ def main(argv: list[str]) -> None:
         + f"; traced/numpy {peaks['traced'] / peaks['numpy']:.2f} (target 1.2)")
     epochs = 3 if "--quick" in argv else 30
     eager, traced = demo_seconds(False, epochs), demo_seconds(True, epochs)
-    print(f"tapegrad demo, {epochs} epochs of training: eager {eager:.1f} s, --jit {traced:.1f} s "
+    print(f"tapegrad demo, {epochs} epochs of training: eager {eager:.2f} s, --jit {traced:.2f} s "
           f"({eager / traced:.1f}x faster)")
 
 
