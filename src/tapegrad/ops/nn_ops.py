@@ -14,14 +14,14 @@ from tapegrad.tensor import Tensor, as_operand, get_default_dtype
 
 
 def _stable_max(x: np.ndarray, axis: Any) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
     return np.where(np.isfinite(m), m, 0)
 
 
 @primitive(name="logsumexp", phrase="d logsumexp(x)/dx = softmax(x)")
 def _logsumexp(x, *, axis, keepdims):
     m = _stable_max(x, axis)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -44,13 +44,13 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 @primitive(name="softmax", phrase="d softmax(x)/dx: s*(g - sum(g*s))")
 def _softmax(x, *, axis):
     e = np.exp(x - _stable_max(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return e / np.add.reduce(e, axis=axis, keepdims=True)
 
 
 @primitive(name="log_softmax", phrase="d log_softmax(x)/dx: g - softmax(x)*sum(g)")
 def _log_softmax(x, *, axis):
     z = x - _stable_max(x, axis)
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 
 
 _softmax.defvjp(lambda g, ans, x, axis: ans * (g - _sum(g * ans, axis=(axis,), keepdims=True)))
