@@ -3,7 +3,6 @@ fresh random numbers, guards Python reads of traced values, and prints itself as
 
 from __future__ import annotations
 
-import importlib
 import warnings
 
 import numpy as np
@@ -12,16 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from tapegrad.function import Program, _generate
-
-FUNCTION = importlib.import_module("tapegrad.function")  # (tg.function is the decorator)
+from tapegrad import program
+from tapegrad.program import Program, generate
 
 
 @pytest.fixture(autouse=True)
 def reuse_every_buffer(monkeypatch):
     """Plan `out=` buffers for arrays of any size, so that every replay here also checks that
     writing into dead values' buffers changes no number (by default only large ones are)."""
-    monkeypatch.setattr(FUNCTION, "_MIN_REUSE", 0)
+    monkeypatch.setattr(program, "MIN_REUSE", 0)
 
 
 @pytest.fixture
@@ -365,7 +363,7 @@ def test_dead_values_are_dropped_after_their_last_use():
     assert sorted(freed) == sorted(made)  # every intermediate is dropped, exactly once
     x = np.random.default_rng(0).normal(size=(2, 3))
     np.testing.assert_array_equal(prog.run_steps([x])[0], prog.run([x])[0])  # same program
-    assert "del " in _generate(prog, fast=True)[0] and "del " not in prog.source
+    assert "del " in generate(prog, fast=True)[0] and "del " not in prog.source
 
 
 def test_results_go_into_dead_buffers_never_into_views_variables_or_outputs():
@@ -401,8 +399,8 @@ def test_results_go_into_dead_buffers_never_into_views_variables_or_outputs():
 
 
 def test_only_large_buffers_are_reused_by_default(monkeypatch):
-    """Below `_MIN_REUSE` bytes an `out=` argument costs more than a fresh array."""
-    monkeypatch.setattr(FUNCTION, "_MIN_REUSE", 8192)
+    """Below `MIN_REUSE` bytes an `out=` argument costs more than a fresh array."""
+    monkeypatch.setattr(program, "MIN_REUSE", 8192)
     w = tg.Variable(np.ones((64, 64), np.float32))
 
     @tg.function

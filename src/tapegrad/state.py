@@ -9,7 +9,7 @@
   per op name), the live tapes that `viz` can draw from a tensor (`tape.LIVE_TAPES`, weak), the
   code-object cache of `tape.caller_location` (at most `tape.INSIDE_LIMIT` entries), the traced
   programs of each `tg.function` (at most its `max_traces`), the wrappers of op forwards in
-  `function._ARRAY_OPS` (at most 4096), the one random-draw op of `tapegrad.random`, and the
+  `program._ARRAY_OPS` (at most 4096), the one random-draw op of `tapegrad.random`, and the
   training flag of `nn` layers (passed as an argument, not stored globally).
 """
 
