@@ -366,6 +366,29 @@ def test_dead_values_are_dropped_after_their_last_use():
     assert "del " in generate(prog, fast=True)[0] and "del " not in prog.source
 
 
+def test_a_repeated_op_is_computed_once_and_an_unused_one_not_at_all():
+    """`tanh(x)` written twice is one step; the transpose of `w` that the backward pass of
+    each `@ w` needs is one step; `tg.exp(x)`, whose result nothing uses, is no step."""
+    w = tg.Variable(np.random.default_rng(0).normal(size=(3, 3)))
+
+    def f(x):
+        with tg.GradientTape() as tape:
+            tape.watch(x)
+            tg.exp(x)
+            y = tg.tanh(x) + tg.tanh(x)
+            loss = tg.sum((y @ w) @ w)
+        return loss, tape.gradient(loss, x)
+
+    traced = tg.function(f)
+    x = np.random.default_rng(1).normal(size=(2, 3))
+    prog = traced.concrete(tg.tensor(x))
+    names = [s.name for s in prog.steps]
+    assert names.count("tanh") == 1 and "exp" not in names
+    assert names.count("transpose") == 1
+    for a, b in zip(traced(tg.tensor(x)), f(tg.tensor(x))):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_results_go_into_dead_buffers_never_into_views_variables_or_outputs():
     """A ufunc step may write into a value that died before it (as NumPy code updates in
     place), but never into a buffer something still sees: a Variable's value, an output, or

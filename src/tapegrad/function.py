@@ -3,12 +3,12 @@
 The first call for an input signature (shapes and dtypes of the tensor arguments, values of the
 Python ones) runs the function eagerly under a `Tracer`: a recorder that sees every op, forward and
 backward (inside the function `tape.gradient` runs its rules as recorded ops, as it does for a
-second derivative), every Variable read and `assign*`, every random draw and every optimizer
-step, every gradient hook. The trace becomes a `Program`: steps `slot <- fn(slots...)` over a
-list of slots, with constants filled in, unused ops dropped, each value dropped after its last
-use, and large elementwise results written into the buffer of a value that died before them
-(`out=`, as hand-written NumPy updates in place). Later calls with the same signature run only
-those NumPy calls: no Tensor objects, no recording, no rule dispatch.
+second derivative), every Variable read and `assign*`, every random draw and every optimizer step,
+every gradient hook. The trace becomes a `Program`: steps `slot <- fn(slots...)` over a list of
+slots, with constants filled in, repeated ops computed once, unused ones dropped, each value
+dropped after its last use, and large elementwise results written into the buffer of a value that
+died before them (`out=`, as hand-written NumPy updates in place). Later calls with the same
+signature run only those NumPy calls: no Tensor objects, no recording, no rule dispatch.
 
 Python control flow runs once, at trace time (as in `tf.function`): a Python `if` on a tensor's
 value is fixed into the trace. Reading a traced value in Python (`bool(t)`, `float(t)`,

@@ -1,8 +1,9 @@
 """A traced call as a program: steps over slots, planned once, run as generated NumPy code.
 
-`tg.function` (tapegrad.function) records a call into `Step`s; a `Program` drops the steps
-nothing needs, marks where each value dies, plans `out=` buffers, and compiles the steps to
-straight-line Python (`Program.source` is the same code with comments, for reading).
+`tg.function` (tapegrad.function) records a call into `Step`s; a `Program` computes repeated ops
+once, drops the steps nothing needs, marks where each value dies, plans `out=` buffers, and
+compiles the steps to straight-line Python (`Program.source` is the same code with comments, for
+reading).
 
 >>> import numpy as np, tapegrad as tg
 >>> prog = tg.function(lambda x: tg.tanh(x) * 2.0).concrete(tg.tensor([0.5]))
@@ -111,6 +112,28 @@ _PURE = ("op", "const_op", "read")  # steps with no effect: dropped when nothing
 MIN_REUSE = 8192  # bytes: below this a fresh array costs no more than an `out=` argument
 
 
+def _computed_once(steps: list[Step], outputs: list[int | None]) -> tuple[list[Step], list]:
+    """Steps and outputs where an op repeating an earlier one (same function, inputs and
+    parameters: `W.T` in every time step's backward) is dropped and its result's uses read
+    the earlier result instead. Ops are pure, so the numbers cannot change."""
+    first: dict[tuple, int] = {}  # (fn, inputs, parameters) -> the slot that holds its result
+    same: dict[int, int] = {}  # dropped slot -> the slot with the same value
+    kept = []
+    for s in steps:
+        s.ins = [same.get(i, i) for i in s.ins]
+        if s.kind in ("op", "const_op") and s.out is not None:
+            try:
+                key = (s.fn, tuple(s.ins), tuple(s.params.items()))
+                earlier = first.setdefault(key, s.out)
+            except TypeError:  # a parameter that is not hashable (an index array)
+                earlier = s.out
+            if earlier != s.out:
+                same[s.out] = earlier
+                continue
+        kept.append(s)
+    return kept, [same.get(k, k) if k is not None else None for k in outputs]
+
+
 def _without_dead_code(steps: list[Step], outputs: set) -> list[Step]:
     """`steps` minus the pure ones whose results nothing uses (walking back from the end)."""
     used, kept = set(outputs), []
@@ -176,8 +199,9 @@ class Program:
                  steps: list[Step], outputs: list[int | None], rebuild: Callable,
                  names: dict[int, str], fn_name: str, values: dict[int, np.ndarray]):
         self.n_slots, self.consts, self.inputs = n_slots, consts, inputs
-        self.outputs, self.rebuild = outputs, rebuild
-        self.steps = _without_dead_code(steps, set(outputs))
+        steps, self.outputs = _computed_once(steps, outputs)
+        self.rebuild = rebuild
+        self.steps = _without_dead_code(steps, set(self.outputs))
         self.names, self.fn_name = names, fn_name
         template: list[Any] = [None] * n_slots
         for k, v in consts.items():
