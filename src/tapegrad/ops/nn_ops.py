@@ -180,6 +180,101 @@ def lstm_cell(z: Any, c_prev: Any) -> Tensor:
     return _lstm_cell(z, c_prev)
 
 
+# -- a fused LSTM over a whole sequence -------------------------------------------------------
+
+
+@primitive(name="lstm_sequence",
+           phrase=("d lstm_sequence/dxw: the gates' gradients at every step",
+                   "d lstm_sequence/dh0 = dz_1 @ R.T", "d lstm_sequence/dc0 = dc_1 * f_1",
+                   "d lstm_sequence/dR = sum_t h_(t-1).T @ dz_t"))
+def _lstm_sequence(xw, h0, c0, r):
+    """h, c, i, f, g, o at every step, stacked: (6, time, batch, units)."""
+    t, b, _ = xw.shape
+    u = h0.shape[-1]
+    out = np.empty((6, t, b, u), np.result_type(xw, h0, c0, r))
+    h, c = h0, c0
+    for k in range(t):
+        z = xw[k] + h @ r
+        out[2:, k] = _sigmoid_np(z).reshape(b, 4, u).transpose(1, 0, 2)  # i, f, (g), o
+        out[4, k] = np.tanh(z[:, 2 * u:3 * u])
+        i, f, g, o = out[2:, k]
+        c = out[1, k] = f * c + i * g
+        h = out[0, k] = o * np.tanh(c)
+    return out
+
+
+def _lstm_sequence_vjp(g, ans, xw, h0, c0, r):
+    """Backpropagation through time. What does not depend on later steps' gradients (the
+    gates' derivatives) is computed for all steps at once; the loop then carries dh and dc
+    backwards, one matmul per step: dz_t = [dc, dc, dc, dh]_t * p_t + e_t, where e holds the
+    gradients arriving at the gates themselves. Written in tapegrad ops, so it is differentiable
+    again."""
+    from tapegrad.ops.indexing import _getitem
+    from tapegrad.ops.linalg import matmul
+    from tapegrad.ops.shape import _concatenate, reshape, transpose
+
+    t, b, w = _shape_of(xw)
+    u = w // 4
+    h, c, i, f, cand, o = (_getitem(ans, n) for n in range(6))  # each (time, batch, units)
+    gh, gc, gi, gf, gg, go = (_getitem(g, n) for n in range(6))
+    c_prev = _concatenate(reshape(c0, (1, b, u)), _getitem(c, slice(0, t - 1)), axis=0,
+                          offsets=(0, 1, t))
+    tc = tanh(c)
+    di, df, dg, do = i * (1 - i), f * (1 - f), 1 - cand * cand, o * (1 - o)
+    gates = {"axis": 2, "offsets": (0, u, 2 * u, 3 * u, 4 * u)}
+    p = _concatenate(cand * di, c_prev * df, i * dg, tc * do, **gates)
+    e = _concatenate(gi * di, gf * df, gg * dg, go * do, **gates)
+    a = o * (1 - tc * tc)  # dh_t/dc_t
+    gc = gc + gh * a  # the gradient arriving at c_t, directly and through h_t
+    rt = transpose(r, (1, 0))
+    dzs = []
+    for k in reversed(range(t)):
+        if k == t - 1:
+            dh, dc = _getitem(gh, k), _getitem(gc, k)
+        else:
+            dh = matmul(dz, rt)
+            dc = _getitem(gc, k) + dh * _getitem(a, k) + dc * _getitem(f, k + 1)
+            dh = _getitem(gh, k) + dh
+        dz = _concatenate(dc, dc, dc, dh, axis=1, offsets=gates["offsets"]) \
+            * _getitem(p, k) + _getitem(e, k)
+        dzs.append(dz)
+    dz_all = _concatenate(*dzs[::-1], axis=0, offsets=tuple(k * b for k in range(t + 1)))
+    h_prev = _concatenate(reshape(h0, (1, b, u)), _getitem(h, slice(0, t - 1)), axis=0,
+                          offsets=(0, 1, t))
+    dr = matmul(transpose(reshape(h_prev, (t * b, u)), (1, 0)), dz_all)
+    return reshape(dz_all, (t, b, w)), matmul(dz, rt), dc * _getitem(f, 0), dr
+
+
+_lstm_sequence.defvjp_all(_lstm_sequence_vjp)
+float_valued(_lstm_sequence)
+
+
+def lstm_sequence(xw: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> Tensor:
+    """A whole LSTM sequence in one op (as Keras's cuDNN path): from the projected inputs
+    `xw = x @ kernel + bias`, time-major (time, batch, 4 units; gates i, f, g, o), the initial
+    states `h0`, `c0` (batch, units) and the recurrent kernel (units, 4 units), the states and
+    gates h, c, i, f, g, o at every step stacked (6, time, batch, units): what `lstm_cell` gives,
+    for all steps at once. Its gradient rule is backpropagation through time.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> b1 = np.zeros((1, 2))
+    >>> h, c, i, f, g, o = tg.lstm_sequence(np.zeros((3, 1, 8)), b1, b1 + 1, np.zeros((2, 8)))
+    >>> c.numpy()[:, 0]  # the forget gate (0.5) halves c at each step; i * g adds nothing
+    array([[0.5  , 0.5  ],
+           [0.25 , 0.25 ],
+           [0.125, 0.125]])
+    """
+    xw, h0, c0 = (_tensor(a, "lstm_sequence") for a in (xw, h0, c0))
+    r = _tensor(recurrent_kernel, "lstm_sequence")
+    xs, hs, cs, rs = (_shape_of(a) for a in (xw, h0, c0, r))
+    if (len(xs) != 3 or xs[0] == 0 or xs[2] % 4 or hs != (xs[1], xs[2] // 4) or cs != hs
+            or rs != (hs[1], xs[2])):
+        raise ValueError(f"lstm_sequence: xw must be (time >= 1, batch, 4 units), h0 and c0 "
+                         f"(batch, units), recurrent_kernel (units, 4 units); got shapes {xs}, "
+                         f"{hs}, {cs} and {rs}")
+    return _lstm_sequence(xw, h0, c0, r)
+
+
 __all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
-    "gelu", "log_softmax", "logsumexp", "lstm_cell", "softmax"
+    "gelu", "log_softmax", "logsumexp", "lstm_cell", "lstm_sequence", "softmax"
 ]
