@@ -184,7 +184,8 @@ def _lstm_cell(z, c):
 def _lstm_sequence(xw, h0, c0, r):
     xw, h0, c0, r = (floats(a) for a in (xw, h0, c0, r))
     if (xw.ndim != 3 or not len(xw) or xw.shape[2] % 4 or c0.shape != h0.shape
-            or h0.shape != (xw.shape[1], xw.shape[2] // 4) or r.shape != (h0.shape[1], xw.shape[2])):
+            or h0.shape != (xw.shape[1], xw.shape[2] // 4)
+            or r.shape != (h0.shape[1], xw.shape[2])):
         raise ValueError("shapes")
     b, u = h0.shape
     h, c, steps = h0, c0, []

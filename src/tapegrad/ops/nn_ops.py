@@ -227,22 +227,20 @@ def _lstm_sequence_vjp(g, ans, xw, h0, c0, r):
     a = o * (1 - tc * tc)  # dh_t/dc_t
     gc = gc + gh * a  # the gradient arriving at c_t, directly and through h_t
     rt = transpose(r, (1, 0))
-    dzs = []
+    dh, dc = _getitem(gh, t - 1), _getitem(gc, t - 1)
+    dzs = []  # dz of steps t-1, ..., 0
     for k in reversed(range(t)):
-        if k == t - 1:
-            dh, dc = _getitem(gh, k), _getitem(gc, k)
-        else:
-            dh = matmul(dz, rt)
-            dc = _getitem(gc, k) + dh * _getitem(a, k) + dc * _getitem(f, k + 1)
-            dh = _getitem(gh, k) + dh
-        dz = _concatenate(dc, dc, dc, dh, axis=1, offsets=gates["offsets"]) \
-            * _getitem(p, k) + _getitem(e, k)
-        dzs.append(dz)
+        if dzs:  # what comes back from step k + 1
+            back = matmul(dzs[-1], rt)
+            dc = _getitem(gc, k) + back * _getitem(a, k) + dc * _getitem(f, k + 1)
+            dh = _getitem(gh, k) + back
+        dzs.append(_concatenate(dc, dc, dc, dh, axis=1, offsets=gates["offsets"])
+                   * _getitem(p, k) + _getitem(e, k))
     dz_all = _concatenate(*dzs[::-1], axis=0, offsets=tuple(k * b for k in range(t + 1)))
     h_prev = _concatenate(reshape(h0, (1, b, u)), _getitem(h, slice(0, t - 1)), axis=0,
                           offsets=(0, 1, t))
     dr = matmul(transpose(reshape(h_prev, (t * b, u)), (1, 0)), dz_all)
-    return reshape(dz_all, (t, b, w)), matmul(dz, rt), dc * _getitem(f, 0), dr
+    return reshape(dz_all, (t, b, w)), matmul(dzs[-1], rt), dc * _getitem(f, 0), dr
 
 
 _lstm_sequence.defvjp_all(_lstm_sequence_vjp)
