@@ -196,6 +196,23 @@ def _lstm_sequence(xw, h0, c0, r):
     return np.stack(steps, axis=1)
 
 
+def _gru_sequence(xw, h0, r, rb):
+    xw, h0, r, rb = (floats(a) for a in (xw, h0, r, rb))
+    if (xw.ndim != 3 or not len(xw) or xw.shape[2] % 3
+            or h0.shape != (xw.shape[1], xw.shape[2] // 3)
+            or r.shape != (h0.shape[1], xw.shape[2]) or rb.shape != (xw.shape[2],)):
+        raise ValueError("shapes")
+    u = h0.shape[1]
+    h, steps = h0, []
+    for x in xw:
+        hr = h @ r + rb
+        z, reset = _sigmoid(x[:, :u] + hr[:, :u]), _sigmoid(x[:, u:2 * u] + hr[:, u:2 * u])
+        hh = np.tanh(x[:, 2 * u:] + reset * hr[:, 2 * u:])
+        h = z * h + (1 - z) * hh
+        steps.append(np.stack([h, z, reset, hh, hr[:, 2 * u:]]))
+    return np.stack(steps, axis=1)
+
+
 def _conv2d(x, k, strides=1, padding="valid"):
     x, k = numeric(x), numeric(k)
     if x.ndim != 4 or k.ndim != 4 or k.shape[2] != x.shape[3] or padding != "valid":
@@ -379,6 +396,7 @@ SPECS: dict[str, Fuzz] = {
     # fused nn ops
     "lstm_cell": two(_lstm_cell),
     "lstm_sequence": Fuzz(st.tuples(X, X, X, X).map(lambda a: (a, {})), _lstm_sequence, data=4),
+    "gru_sequence": Fuzz(st.tuples(X, X, X, X).map(lambda a: (a, {})), _gru_sequence, data=4),
     # convolution and pooling
     "conv2d": Fuzz(st.tuples(X, X, st.sampled_from([1, 2, 0, 1.5, "a", None])).map(
         lambda a: ((a[0], a[1]), {"strides": a[2]})), _conv2d, data=2),

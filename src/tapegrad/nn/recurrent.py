@@ -1,9 +1,13 @@
 """Recurrent layers with Keras's names, defaults, weight layouts and gate orders: SimpleRNN,
 LSTM (gates i, f, c, o), GRU (gates z, r, h; reset_after=True by default) and Bidirectional.
 
-Inputs are (batch, time, features). The input projection of all time steps is one matmul; the
-time loop runs in Python on tape ops. Per-step slices of that projection are cut by recursive
-halving, so their gradients cost O(size * log T) instead of O(size * T). Dropout masks
+Inputs are (batch, time, features). The input projection of all time steps is one matmul. As
+Keras uses cuDNN when it can, the default LSTM and GRU cells (tanh and sigmoid; GRU with
+reset_after=True) without a mask or recurrent dropout run the whole time loop as one fused op
+(`lstm_sequence`, `gru_sequence`) whose gradient rule is backpropagation through time: one
+recorded op per sequence, not a dozen per step. Otherwise the time loop runs in Python on tape
+ops; per-step slices of the projection are then cut by recursive halving, so their gradients
+cost O(size * log T) instead of O(size * T). Dropout masks
 (`dropout` on inputs, `recurrent_dropout` on the state fed to the recurrent kernel) are drawn
 once per call from `tg.random.generator()` and reused at every step, as Keras does (and as
 DLwP 6.3 recommends).
@@ -285,6 +289,17 @@ class GRU(_RNN):
         if self.bias is None or not self.reset_after:
             return self.bias
         return self.bias[0]
+
+    def fused(self) -> bool:
+        return (self.reset_after and self.activation is _activations.tanh
+                and self.recurrent_activation is _activations.sigmoid)
+
+    def sequence(self, xw: Any, states: list[Any]) -> tuple[Any, list[Any]]:
+        rb = self._recurrent_bias
+        if rb is None:
+            rb = Tensor._wrap(np.zeros(3 * self.units, xw.dtype))
+        h = ops.gru_sequence(xw, states[0], self.recurrent_kernel, rb)[0]
+        return h, [h[-1]]
 
     def step(self, xt: Any, h_proj: Any, states: list[Any]) -> list[Any]:
         u, h = self.units, states[0]
