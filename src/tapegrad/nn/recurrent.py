@@ -187,6 +187,10 @@ class _RNN(Module):
         """One time step: projected input `xt`, state for the recurrent kernel, all states."""
         raise NotImplementedError
 
+    def _default_cell(self) -> bool:
+        return (self.activation is _activations.tanh
+                and self.recurrent_activation is _activations.sigmoid)
+
     def fused(self) -> bool:
         """Does `sequence` run this configuration as one fused op? (Used when there is no
         mask and no recurrent dropout, as Keras's cuDNN conditions; else the step loop runs.)"""
@@ -243,8 +247,7 @@ class LSTM(_RNN):
         return init
 
     def fused(self) -> bool:
-        return (self.activation is _activations.tanh
-                and self.recurrent_activation is _activations.sigmoid)
+        return self._default_cell()
 
     def sequence(self, xw: Any, states: list[Any]) -> tuple[Any, list[Any]]:
         hc = ops.lstm_sequence(xw, states[0], states[1], self.recurrent_kernel)
@@ -254,7 +257,7 @@ class LSTM(_RNN):
     def step(self, xt: Any, h_proj: Any, states: list[Any]) -> list[Any]:
         u = self.units
         z = xt + ops.matmul(h_proj, self.recurrent_kernel)
-        if self.fused():  # the default cell, with a mask or recurrent dropout
+        if self._default_cell():  # with a mask or recurrent dropout
             hc = ops.lstm_cell(z, states[1])  # fused: one op per step
             return [hc[:, :u], hc[:, u:2 * u]]
         s = self.recurrent_activation(z)
@@ -291,8 +294,7 @@ class GRU(_RNN):
         return self.bias[0]
 
     def fused(self) -> bool:
-        return (self.reset_after and self.activation is _activations.tanh
-                and self.recurrent_activation is _activations.sigmoid)
+        return self.reset_after and self._default_cell()
 
     def sequence(self, xw: Any, states: list[Any]) -> tuple[Any, list[Any]]:
         rb = self._recurrent_bias

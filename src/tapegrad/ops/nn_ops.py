@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.elementwise import erf, exp, tanh
+from tapegrad.ops.elementwise import erf, exp, sigmoid, tanh
 from tapegrad.ops.primitive import float_valued, primitive
 from tapegrad.ops.reduce import Axis, _expand, _keepdims, _sum, normalize_axes
 from tapegrad.ops.shape import _shape_of, _tensor, normalize_axis
@@ -290,8 +290,8 @@ def _gru_sequence(xw, h0, r, rb):
     h = h0
     for k in range(t):
         hr = h @ r + rb
-        out[1:3, k] = _sigmoid_np(xw[k, :, :2 * u] + hr[:, :2 * u]).reshape(b, 2, u) \
-            .transpose(1, 0, 2)  # z, r
+        out[1:3, k] = sigmoid.fwd(xw[k, :, :2 * u] + hr[:, :2 * u]).reshape(b, 2, u) \
+            .transpose(1, 0, 2)  # z, r (as tg.sigmoid, so the step loop gives the same bits)
         z, reset = out[1, k], out[2, k]
         hn = out[4, k] = hr[:, 2 * u:]
         hh = out[3, k] = np.tanh(xw[k, :, 2 * u:] + reset * hn)
