@@ -188,6 +188,7 @@ class _RNN(Module):
         raise NotImplementedError
 
     def _default_cell(self) -> bool:
+        """tanh and sigmoid, the activations the fused ops compute."""
         return (self.activation is _activations.tanh
                 and self.recurrent_activation is _activations.sigmoid)
 
@@ -257,7 +258,7 @@ class LSTM(_RNN):
     def step(self, xt: Any, h_proj: Any, states: list[Any]) -> list[Any]:
         u = self.units
         z = xt + ops.matmul(h_proj, self.recurrent_kernel)
-        if self._default_cell():  # with a mask or recurrent dropout
+        if self._default_cell():  # (in the loop only with a mask or recurrent dropout)
             hc = ops.lstm_cell(z, states[1])  # fused: one op per step
             return [hc[:, :u], hc[:, u:2 * u]]
         s = self.recurrent_activation(z)
