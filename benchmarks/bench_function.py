@@ -5,7 +5,8 @@ bench_mlp, bench_rnn and bench_conv (their weights, batches and NumPy/PyTorch re
 "tapegrad" column is the traced step). `python -m benchmarks.bench_function` times eager,
 traced, NumPy and PyTorch *interleaved* (one call of each in turn, so that a loaded machine
 slows all of them alike) and prints the ratios, the trace time and how many steps repay it,
-and the peak memory of one wide-MLP step.
+the peak memory of one wide-MLP step, and the training time of `tapegrad demo` eager and
+with `--jit`.
 """
 
 from __future__ import annotations
@@ -187,6 +188,19 @@ def peak_bytes(fn: Callable) -> int:
     return peak - base
 
 
+def demo_seconds(jit: bool, epochs: int) -> float:
+    """Training seconds of `tapegrad demo` (its hand-written tape loop), traced or eager."""
+    import contextlib
+    import io
+    import tempfile
+
+    from tapegrad.demo import main
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        args = ["--out", tmp, "--no-progress", "--epochs", str(epochs)]
+        return main(args + ["--jit"] if jit else args)["seconds"]
+
+
 def _fmt(r: float | None) -> str:
     return f"{r:8.2f}" if r is not None else f"{'-':>8}"
 
@@ -219,6 +233,10 @@ def main(argv: list[str]) -> None:
     print("\npeak memory of one wide-MLP step (MB): " + ", ".join(
         f"{k} {v / 2 ** 20:.1f}" for k, v in peaks.items())
         + f"; traced/numpy {peaks['traced'] / peaks['numpy']:.2f} (target 1.2)")
+    epochs = 3 if "--quick" in argv else 30
+    eager, traced = demo_seconds(False, epochs), demo_seconds(True, epochs)
+    print(f"tapegrad demo, {epochs} epochs of training: eager {eager:.2f} s, --jit {traced:.2f} s "
+          f"({eager / traced:.1f}x faster)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import benchmarks  # noqa: E402
 from benchmarks import __main__ as runner  # noqa: E402
-from benchmarks import bench_core, bench_mlp  # noqa: E402
+from benchmarks import bench_core, bench_mlp, bench_rnn  # noqa: E402
 
 DISCOVERED = benchmarks.discover()
 WORKLOADS = [(m, w) for m, ws in DISCOVERED if not isinstance(ws, Exception) for w in ws]
@@ -61,6 +61,18 @@ def test_chain_gradients_agree(n, shape, tensor_operands):
             assert got.shape == shape
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
             np.testing.assert_allclose(run(), got)  # a second call does not accumulate
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_steps_agree(cell):
+    """tapegrad's LSTM/GRU step, the NumPy one by hand and PyTorch's give the same losses over
+    three SGD steps (so the hand-written backward pass is right too)."""
+    steps = {"lstm": (bench_rnn.numpy_step, bench_rnn.torch_step),
+             "gru": (bench_rnn.gru_numpy_step, bench_rnn.gru_torch_step)}[cell]
+    runs = [bench_rnn.tapegrad_step(cell), *(make() for make in steps)]
+    losses = [[run() for _ in range(3)] for run in runs if run is not None]
+    for other in losses[1:]:
+        np.testing.assert_allclose(other, losses[0], rtol=1e-5)
 
 
 def test_peers_are_optional_and_never_dependencies(monkeypatch):

@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from tapegrad.function import Program, _generate
+from tapegrad import program
+from tapegrad.program import Program, generate
+
+
+@pytest.fixture(autouse=True)
+def reuse_every_buffer(monkeypatch):
+    """Plan `out=` buffers for arrays of any size, so that every replay here also checks that
+    writing into dead values' buffers changes no number (by default only large ones are)."""
+    monkeypatch.setattr(program, "MIN_REUSE", 0)
 
 
 @pytest.fixture
@@ -355,7 +363,118 @@ def test_dead_values_are_dropped_after_their_last_use():
     assert sorted(freed) == sorted(made)  # every intermediate is dropped, exactly once
     x = np.random.default_rng(0).normal(size=(2, 3))
     np.testing.assert_array_equal(prog.run_steps([x])[0], prog.run([x])[0])  # same program
-    assert "del " in _generate(prog, fast=True)[0] and "del " not in prog.source
+    assert "del " in generate(prog, fast=True)[0] and "del " not in prog.source
+
+
+def test_a_repeated_op_is_computed_once_and_an_unused_one_not_at_all():
+    """`tanh(x)` written twice is one step; the transpose of `w` that the backward pass of
+    each `@ w` needs is one step; `tg.exp(x)`, whose result nothing uses, is no step."""
+    w = tg.Variable(np.random.default_rng(0).normal(size=(3, 3)))
+
+    def f(x):
+        with tg.GradientTape() as tape:
+            tape.watch(x)
+            tg.exp(x)
+            y = tg.tanh(x) + tg.tanh(x)
+            loss = tg.sum((y @ w) @ w)
+        return loss, tape.gradient(loss, x)
+
+    traced = tg.function(f)
+    x = np.random.default_rng(1).normal(size=(2, 3))
+    prog = traced.concrete(tg.tensor(x))
+    names = [s.name for s in prog.steps]
+    assert names.count("tanh") == 1 and "exp" not in names
+    assert names.count("transpose") == 1
+    for a, b in zip(traced(tg.tensor(x)), f(tg.tensor(x))):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_results_go_into_dead_buffers_never_into_views_variables_or_outputs():
+    """A ufunc step may write into a value that died before it (as NumPy code updates in
+    place), but never into a buffer something still sees: a Variable's value, an output, or
+    the base of a view (here `y`, dead after `exp` while its slice `z` lives on)."""
+    w = tg.Variable(np.random.default_rng(0).normal(size=(4, 6)), name="w")
+
+    @tg.function
+    def f(x):
+        with tg.GradientTape() as tape:
+            y = tg.tanh(x @ w)
+            z = y[:, :3]
+            e = tg.exp(y) * 2.0
+            loss = tg.sum(e) + tg.sum(z * z)
+        w.assign_sub(0.01 * tape.gradient(loss, w))
+        return loss, z, e
+
+    x = np.random.default_rng(1).normal(size=(5, 4))
+    prog = f.concrete(tg.tensor(x))
+    into = {s.into for s in prog.steps if s.into is not None}
+    assert into, "nothing was planned: the test checks nothing"
+    protected = set(prog.outputs) | {s.out for s in prog.steps if s.kind in ("read", "assign")}
+    viewed = {s.ins[0] for s in prog.steps if s.name in ("getitem", "transpose", "reshape")}
+    assert not into & (protected | viewed)
+    w.assign(np.random.default_rng(0).normal(size=(4, 6)))
+    eager = [[t.numpy().copy() for t in f.fn(tg.tensor(x))] for _ in range(3)]
+    w.assign(np.random.default_rng(0).normal(size=(4, 6)))
+    replay = [[t.numpy().copy() for t in f(tg.tensor(x))] for _ in range(3)]
+    for a, b in zip(eager, replay):
+        for ea, ra in zip(a, b):
+            np.testing.assert_array_equal(ra, ea)
+
+
+def test_only_large_buffers_are_reused_by_default(monkeypatch):
+    """Below `MIN_REUSE` bytes an `out=` argument costs more than a fresh array."""
+    monkeypatch.setattr(program, "MIN_REUSE", 8192)
+    w = tg.Variable(np.ones((64, 64), np.float32))
+
+    @tg.function
+    def f(x):
+        return tg.tanh(tg.tanh(x @ w) + 1.0)
+
+    small, large = f.concrete(tg.tensor(np.ones((2, 64)))), f.concrete(
+        tg.tensor(np.ones((64, 64))))
+    assert [s.into for s in small.steps if s.into is not None] == []
+    assert [s.name for s in large.steps if s.into is not None] == ["tanh", "add", "tanh"]
+
+
+def test_gradient_hooks_run_on_every_replay_and_new_hooks_retrace(float64):
+    """Hooks are Python: an observer sees each replay's gradient, a hook that replaces the
+    gradient (halving it) changes the replayed update as eagerly, and a hook registered after
+    the trace makes the function trace again instead of replaying without it."""
+    def run(traced):
+        w = tg.Variable(np.array([1.0, -2.0]), name="w")
+        seen = []
+        halve = w.register_hook(lambda g: g * 0.5)
+        step_fn = _hooked_step(w)
+        fn = tg.function(step_fn) if traced else step_fn
+        x = tg.tensor([3.0, 4.0])
+        for _ in range(3):
+            fn(x)
+        observe = w.register_hook(lambda g: seen.append(g.numpy().copy()))
+        for _ in range(3):
+            fn(x)
+        source = fn.source if traced else ""
+        halve.remove()
+        observe.remove()
+        fn(x)
+        return w.numpy(), seen, fn, source
+
+    (w_eager, seen_eager, _, _), (w_traced, seen_traced, fn, source) = run(False), run(True)
+    np.testing.assert_array_equal(w_traced, w_eager)
+    assert len(seen_traced) == len(seen_eager) == 3
+    for a, b in zip(seen_traced, seen_eager):
+        np.testing.assert_array_equal(a, b)
+    assert fn.trace_count == 3 and fn.eager_calls == 0
+    assert source.count("the gradient hooks (Python), run on every call") == 1
+
+
+def _hooked_step(w):
+    def step(x):
+        with tg.GradientTape() as tape:
+            loss = tg.sum(w * w * x)
+        w.assign_sub(0.1 * tape.gradient(loss, w))
+        return loss
+
+    return step
 
 
 # -- the generated source ----------------------------------------------------------------------
@@ -535,6 +654,37 @@ def test_compile_jit_falls_back_to_eager_with_a_notice(capsys):
     out = capsys.readouterr().out
     assert out.count("jit: the train step runs eagerly") == 1
     assert np.isfinite(model.evaluate(x, np.zeros((8, 3), np.float32)))
+
+
+def test_compile_jit_is_the_default_and_gives_up_on_steps_whose_guards_keep_failing(capsys):
+    """A layer branching in Python on its input's values is replayed behind a guard; when the
+    guard fails on most batches the step runs eagerly from then on (one notice), and training
+    is eager's, number for number."""
+    class Branchy(tg.nn.Dense):
+        def call(self, inputs, training=False):
+            out = super().call(inputs, training)
+            return out * 2.0 if float(tg.mean(inputs)) > 0 else out
+
+    def train(jit):
+        tg.random.seed(0)
+        tg.nn.reset_names()
+        model = tg.nn.Sequential([Branchy(3)])
+        if jit is None:
+            model.compile("sgd", "mse")
+        else:
+            model.compile("sgd", "mse", jit=jit)
+        x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+        model.fit(x, np.zeros((64, 3), np.float32), batch_size=4, epochs=2, verbose=0,
+                  shuffle=False)
+        return model
+
+    default, eager = train(None), train(False)
+    assert default._steps is not None and eager._steps is None  # jit=True unless asked
+    notice = capsys.readouterr().out
+    assert notice.count("jit: the train step runs eagerly") == 1
+    assert "read tensor values in Python that differed" in notice
+    for a, b in zip(default.variables, eager.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_label_errors_name_the_loss_not_the_internal_op():

@@ -181,6 +181,38 @@ def _lstm_cell(z, c):
     return np.concatenate([o * np.tanh(c2), c2, i, f, g, o], axis=-1)
 
 
+def _lstm_sequence(xw, h0, c0, r):
+    xw, h0, c0, r = (floats(a) for a in (xw, h0, c0, r))
+    if (xw.ndim != 3 or not len(xw) or xw.shape[2] % 4 or c0.shape != h0.shape
+            or h0.shape != (xw.shape[1], xw.shape[2] // 4)
+            or r.shape != (h0.shape[1], xw.shape[2])):
+        raise ValueError("shapes")
+    b, u = h0.shape
+    h, c, steps = h0, c0, []
+    for z in xw:
+        hc = _lstm_cell(z + h @ r, c).reshape(b, 6, u).transpose(1, 0, 2)
+        h, c = hc[0], hc[1]
+        steps.append(hc)
+    return np.stack(steps, axis=1)
+
+
+def _gru_sequence(xw, h0, r, rb):
+    xw, h0, r, rb = (floats(a) for a in (xw, h0, r, rb))
+    if (xw.ndim != 3 or not len(xw) or xw.shape[2] % 3
+            or h0.shape != (xw.shape[1], xw.shape[2] // 3)
+            or r.shape != (h0.shape[1], xw.shape[2]) or rb.shape != (xw.shape[2],)):
+        raise ValueError("shapes")
+    u = h0.shape[1]
+    h, steps = h0, []
+    for x in xw:
+        hr = h @ r + rb
+        z, reset = _sigmoid(x[:, :u] + hr[:, :u]), _sigmoid(x[:, u:2 * u] + hr[:, u:2 * u])
+        hh = np.tanh(x[:, 2 * u:] + reset * hr[:, 2 * u:])
+        h = z * h + (1 - z) * hh
+        steps.append(np.stack([h, z, reset, hh, hr[:, 2 * u:]]))
+    return np.stack(steps, axis=1)
+
+
 def _conv2d(x, k, strides=1, padding="valid"):
     x, k = numeric(x), numeric(k)
     if x.ndim != 4 or k.ndim != 4 or k.shape[2] != x.shape[3] or padding != "valid":
@@ -363,6 +395,8 @@ SPECS: dict[str, Fuzz] = {
         lambda s, *ops: np.einsum(s, *[numeric(o) for o in ops]), data=0),
     # fused nn ops
     "lstm_cell": two(_lstm_cell),
+    "lstm_sequence": Fuzz(st.tuples(X, X, X, X).map(lambda a: (a, {})), _lstm_sequence, data=4),
+    "gru_sequence": Fuzz(st.tuples(X, X, X, X).map(lambda a: (a, {})), _gru_sequence, data=4),
     # convolution and pooling
     "conv2d": Fuzz(st.tuples(X, X, st.sampled_from([1, 2, 0, 1.5, "a", None])).map(
         lambda a: ((a[0], a[1]), {"strides": a[2]})), _conv2d, data=2),

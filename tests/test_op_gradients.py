@@ -209,6 +209,22 @@ def lstm_case(draw):
     return tg.lstm_cell, [draw(tst.arrays((b, 4 * u), -3.0, 3.0)), draw(tst.arrays((b, u)))]
 
 
+@st.composite
+def lstm_sequence_case(draw):
+    t, b, u = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    return tg.lstm_sequence, [draw(tst.arrays((t, b, 4 * u), -2.0, 2.0)),
+                              draw(tst.arrays((b, u))), draw(tst.arrays((b, u))),
+                              draw(tst.arrays((u, 4 * u), -1.0, 1.0))]
+
+
+@st.composite
+def gru_sequence_case(draw):
+    t, b, u = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    return tg.gru_sequence, [draw(tst.arrays((t, b, 3 * u), -2.0, 2.0)),
+                             draw(tst.arrays((b, u))), draw(tst.arrays((u, 3 * u), -1.0, 1.0)),
+                             draw(tst.arrays((3 * u,)))]
+
+
 SPECS: dict[str, Spec] = {
     "negative": unary(tg.negative),
     "exp": unary(tg.exp),
@@ -262,6 +278,8 @@ SPECS: dict[str, Spec] = {
     "pad": Spec(shape_case("pad")),
     "flip": Spec(shape_case("flip")),
     "lstm_cell": Spec(lstm_case()),
+    "lstm_sequence": Spec(lstm_sequence_case()),
+    "gru_sequence": Spec(gru_sequence_case()),
     **{name: Spec(conv_case(name)) for name in (
         "conv2d", "depthwise_conv2d", "im2col", "col2im", "max_pool2d", "avg_pool2d",
         "max_unpool2d", "max_select2d")},

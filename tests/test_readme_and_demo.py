@@ -58,6 +58,16 @@ def test_demo_trains_to_97_percent_and_writes_pictures(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_demo_with_jit_trains_to_the_same_numbers(tmp_path):
+    """`--jit` traces the demo's training step (tape, gradients, Adam, dropout) and replays it:
+    the learning curves are the eager loop's, number for number."""
+    from tapegrad.demo import main
+
+    runs = [main(["--out", str(tmp_path / flag), "--no-progress", "--epochs", "3", *extra])
+            for flag, extra in (("eager", []), ("jit", ["--jit"]))]
+    assert runs[0]["history"] == runs[1]["history"]
+
+
 def test_demo_help():
     out = subprocess.run([sys.executable, "-m", "tapegrad", "demo", "--help"],
                          capture_output=True, text=True, check=True).stdout

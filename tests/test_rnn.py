@@ -106,6 +106,38 @@ def test_gradients_through_recurrent_layers(cls, x):
     np.testing.assert_allclose(g, (vals[0] - vals[1]) / 2e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("cls", [tg.nn.LSTM, tg.nn.GRU])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_fused_sequence_op_equals_the_step_loop(cls, go_backwards, x):
+    """The default cells run as one fused op (`lstm_sequence`, `gru_sequence`); the step loop
+    (used with masks and recurrent dropout) gives the same outputs, states and gradients."""
+
+    class Looped(cls):
+        def fused(self):
+            return False
+
+    kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards,
+              bias_initializer="random_normal", dtype="float64")
+    tg.random.seed(0)
+    fused = cls(5, **kw)
+    looped = Looped(5, **kw)
+    fused.build(x.shape)
+    looped.build(x.shape)
+    looped.set_weights(fused.get_weights())
+    h0 = [np.full((3, 5), 0.3)] * (2 if cls is tg.nn.LSTM else 1)
+    results = []
+    for layer in (fused, looped):
+        xt = tg.Variable(x)
+        with tg.GradientTape() as tape:
+            outs = layer(xt, initial_state=[tg.tensor(s) for s in h0])
+            loss = sum(tg.sum(o * np.linspace(-1, 1, o.shape[-1])) for o in outs)
+        assert any(op.name.endswith("_sequence") for op in tape.ops) == (layer is fused)
+        grads = tape.gradient(loss, [xt, *layer.trainable_variables])
+        results.append([o.numpy() for o in outs] + [g.numpy() for g in grads])
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_unstack_time_gives_every_step_and_its_gradient():
     v = tg.Variable(np.arange(2 * 11 * 3, dtype=np.float64).reshape(2, 11, 3))
     with tg.GradientTape() as tape:

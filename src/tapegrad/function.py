@@ -3,9 +3,11 @@
 The first call for an input signature (shapes and dtypes of the tensor arguments, values of the
 Python ones) runs the function eagerly under a `Tracer`: a recorder that sees every op, forward and
 backward (inside the function `tape.gradient` runs its rules as recorded ops, as it does for a
-second derivative), every Variable read and `assign*`, every random draw and every optimizer
-step. The trace becomes a `Program`: steps `slot <- fn(slots...)` over a list of slots, with
-constants filled in and each value dropped after its last use. Later calls with the same
+second derivative), every Variable read and `assign*`, every random draw and every optimizer step,
+every gradient hook. The trace becomes a `Program`: steps `slot <- fn(slots...)` over a list of
+slots, with constants filled in, repeated ops computed once, unused ones dropped, each value
+dropped after its last use, and large elementwise results written into the buffer of a value that
+died before them (`out=`, as hand-written NumPy updates in place). Later calls with the same
 signature run only those NumPy calls: no Tensor objects, no recording, no rule dispatch.
 
 Python control flow runs once, at trace time (as in `tf.function`): a Python `if` on a tensor's
@@ -20,9 +22,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import keyword
-import linecache
-import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -30,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.state import STATE, Recorder
+from tapegrad.program import ASSIGNS, Program, Stale, Step, array_op, guard_step, ident, read
+from tapegrad.state import HOOK_CHANGES, STATE, Recorder
 from tapegrad.tensor import Tensor, Variable, tensor
 
-__all__ = ["Function", "Program", "TracingError", "function", "host_step", "tracing"]
+__all__ = ["Function", "TracingError", "function", "host_step", "tracing"]
 
 MAX_TRACES = 32  # programs kept per function (least recently used dropped first)
 RETRACE_WARNING = 5  # traces of one function before the warning about retracing
@@ -56,10 +56,6 @@ class TracingError(RuntimeError):
     """
 
     result: Any = None
-
-
-class _Stale(Exception):
-    """A guard saw a different value than at trace time: this call must run eagerly."""
 
 
 def tracing() -> bool:
@@ -97,154 +93,6 @@ def host_step(method: Callable) -> Callable:
     return wrapper
 
 
-# -- the program ------------------------------------------------------------------------------
-
-
-def _read(v: Variable) -> np.ndarray:
-    return v._value
-
-
-def _assign(v: Variable, d: Any) -> np.ndarray:
-    old = v._value
-    v._value = new = np.array(np.broadcast_to(d, old.shape).astype(old.dtype, copy=False),
-                              copy=True)
-    v._version += 1
-    return new
-
-
-def _assign_add(v: Variable, d: Any) -> np.ndarray:
-    old = v._value
-    v._value = new = old + np.broadcast_to(d, old.shape).astype(old.dtype, copy=False)
-    v._version += 1
-    return new
-
-
-def _assign_sub(v: Variable, d: Any) -> np.ndarray:
-    old = v._value
-    v._value = new = old - np.broadcast_to(d, old.shape).astype(old.dtype, copy=False)
-    v._version += 1
-    return new
-
-
-_ASSIGNS = {"assign": _assign, "assign_add": _assign_add, "assign_sub": _assign_sub}
-
-
-_ARRAY_OPS: dict[Any, Callable] = {}  # op forward -> its ndarray-returning wrapper (bounded)
-
-
-def _array(fn: Callable) -> Callable:
-    """`fn`, but always giving an ndarray (as ops do: NumPy reductions may give scalars)."""
-    op = _ARRAY_OPS.get(fn)
-    if op is None:
-        def op(*args: Any, **params: Any) -> np.ndarray:
-            out = fn(*args, **params)
-            return out if out.__class__ is np.ndarray else np.asarray(out)
-
-        op.__wrapped__ = fn  # type: ignore[attr-defined]
-        op.gives_array = True  # type: ignore[attr-defined]
-        if len(_ARRAY_OPS) >= 4096:
-            _ARRAY_OPS.clear()
-        _ARRAY_OPS[fn] = op
-    return op
-
-
-class Step:
-    """One instruction: `slots[out] = fn(*slots[ins], **params)`, then `slots[dead] = None`.
-
-    `kind` is "op", "const_op" (no gradient), "read", "assign_*", "random", "host" or "guard";
-    `name` the op's name; `scope` its layer scope; `rule` the op whose gradient rule made it."""
-
-    __slots__ = ("kind", "name", "fn", "ins", "out", "params", "scope", "rule", "dead",
-                 "where", "target")
-
-    def __init__(self, kind: str, name: str, fn: Callable, ins: list[int], out: int | None,
-                 params: dict, scope: str = "", rule: Any = None, target: Any = None):
-        self.kind, self.name, self.fn, self.ins, self.out = kind, name, fn, ins, out
-        self.params, self.scope, self.rule, self.target = params, scope, rule, target
-        self.dead: tuple[int, ...] = ()
-        self.where: tuple[str, int] | None = None
-
-    def __repr__(self) -> str:
-        return f"Step({self.kind} {self.name} {self.ins} -> {self.out})"
-
-
-class Program:
-    """A traced call: constants, input slots, steps and output slots (see the module docstring).
-
-    `run(arrays)` replays it on new input arrays and returns the output arrays; `source` is the
-    same program as Python code (one line per step) that `compile_source()` turns back into a
-    function giving the same numbers."""
-
-    def __init__(self, n_slots: int, consts: dict[int, Any], inputs: list[int],
-                 steps: list[Step], outputs: list[int | None], rebuild: Callable,
-                 names: dict[int, str], fn_name: str):
-        self.n_slots, self.consts, self.inputs = n_slots, consts, inputs
-        self.steps, self.outputs, self.rebuild = steps, outputs, rebuild
-        self.names, self.fn_name = names, fn_name
-        template: list[Any] = [None] * n_slots
-        for k, v in consts.items():
-            template[k] = v
-        self._template = template
-        self._mark_dead()
-        self._source: str | None = None
-        self._run = self._compile(*_generate(self, fast=True))
-
-    def _mark_dead(self) -> None:
-        keep = set(self.outputs) | set(self.consts) | set(self.inputs)
-        last: dict[int, int] = {}
-        for k, s in enumerate(self.steps):
-            for i in s.ins:
-                last[i] = k
-        dead: dict[int, list[int]] = collections.defaultdict(list)
-        for slot, k in last.items():
-            if slot not in keep:
-                dead[k].append(slot)
-        for k, s in enumerate(self.steps):
-            unused = [s.out] if s.out is not None and s.out not in last and s.out not in keep \
-                else []
-            s.dead = tuple(dead.get(k, []) + unused)
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def run(self, arrays: list[Any]) -> list[Any]:
-        """Replay on `arrays` (one per tensor input); return the output values."""
-        return list(self._run(*arrays))
-
-    def run_steps(self, arrays: list[Any]) -> list[Any]:
-        """The same replay, interpreted step by step over the slot list (what `run` compiles
-        to straight-line code: one call per step, each value dropped after its last use)."""
-        s = self._template.copy()
-        for k, a in zip(self.inputs, arrays):
-            s[k] = a
-        for step in self.steps:
-            r = step.fn(*[s[i] for i in step.ins], **step.params)
-            if step.out is not None:
-                s[step.out] = r
-            for d in step.dead:
-                s[d] = None
-        return [None if k is None else s[k] for k in self.outputs]
-
-    def _compile(self, src: str, namespace: dict) -> Callable:
-        filename = f"<tg.function {self.fn_name}>"
-        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-        ns = dict(namespace)
-        exec(compile(src, filename, "exec"), ns)  # noqa: S102  (our own generated code)
-        return ns[_ident(self.fn_name)]
-
-    # -- source -------------------------------------------------------------------------------
-    @property
-    def source(self) -> str:
-        """The program as Python: forward, backward and updates, one line per step."""
-        if self._source is None:
-            self._source, self._namespace = _generate(self)
-        return self._source
-
-    def compile_source(self) -> Callable:
-        """The generated source as a function of the input arrays (gives what `run` gives)."""
-        return self._compile(self.source, self._namespace)
-
-
 # -- the tracer -------------------------------------------------------------------------------
 
 
@@ -259,8 +107,9 @@ class Tracer(Recorder):
         self.slot_of: dict[int, int] = {}  # id(ndarray) -> slot holding it
         self.consts: dict[int, Any] = {}
         self.keep: list[Any] = []  # every array seen, so ids stay unique during the trace
+        self.values: dict[int, np.ndarray] = {}  # slot -> its array at trace time
         self.names: dict[int, str] = {}
-        self.var_of_slot: dict[int, Variable] = {}
+        self.var_slots: dict[int, int] = {}  # id(Variable) -> its slot
         self.known: dict[int, tuple[Variable, Any]] = {}  # id(var) -> (var, array we know)
         self.pending: list[tuple] = []  # assigns noted, not yet seen done
         self.effects = 0  # steps that change state (assign, random, host): guards go before
@@ -275,6 +124,7 @@ class Tracer(Recorder):
         if isinstance(value, np.ndarray):
             self.slot_of[id(value)] = k
             self.keep.append(value)
+            self.values[k] = value
         self.names[k] = name
         return k
 
@@ -297,11 +147,17 @@ class Tracer(Recorder):
             return self.const(v)
         return self.const(v)
 
+    def _variable(self, v: Variable) -> int:
+        """The constant slot holding Variable `v` itself (one per Variable)."""
+        k = self.var_slots.get(id(v))
+        if k is None:
+            k = self.var_slots[id(v)] = self.const(v, ident(v.name or "variable"))
+        return k
+
     def _read(self, v: Variable) -> int:
-        vk = self.const(v, _ident(v.name or "variable"))
-        self.var_of_slot[vk] = v
-        out = self._new_slot(v._value, _ident(v.name or "variable") + "_value")
-        self.steps.append(Step("read", "read", _read, [vk], out, {}, target=v))
+        vk = self._variable(v)
+        out = self._new_slot(v._value, ident(v.name or "variable") + "_value")
+        self.steps.append(Step("read", "read", read, [vk], out, {}, target=v))
         self.known[id(v)] = (v, v._value)
         return out
 
@@ -325,7 +181,7 @@ class Tracer(Recorder):
         scope = "/".join(STATE.scope)
         name = self._name_for(prim.name, scope, rule)
         k = self._new_slot(out._value, name)
-        fwd = prim.fwd if out._value.ndim else _array(prim.fwd)  # (0-d: it may give a scalar)
+        fwd = prim.fwd if out._value.ndim else array_op(prim.fwd)  # (0-d: it may give a scalar)
         self.steps.append(Step(kind, prim.name, fwd, ins, k, params, scope, rule))
 
     def _record_constant(self, fn: Any, name: str, args: tuple, params: dict, out: Any) -> None:
@@ -338,14 +194,14 @@ class Tracer(Recorder):
             self.const(out._value)
             return
         k = self._new_slot(out._value, self._name_for(name, "/".join(STATE.scope), STATE.rule))
-        self.steps.append(Step("const_op", name, _array(fn), ins, k, params,
+        self.steps.append(Step("const_op", name, array_op(fn), ins, k, params,
                                "/".join(STATE.scope), STATE.rule))
 
     def _note_cut(self, reason: str, op: str, args: tuple, out: Any) -> None:
         if self.paused:
             return
         self._flush()
-        if op in _ASSIGNS and isinstance(out, Variable) and args:
+        if op in ASSIGNS and isinstance(out, Variable) and args:
             d = args[0]
             dk = self.slot(d, d._value) if isinstance(d, Tensor) else self.const(tensor(d)._value)
             self.pending.append((out, op, dk, out._value))
@@ -367,7 +223,7 @@ class Tracer(Recorder):
             return
         k = self.slot_of[id(t._value)]
         expected = np.array(t._value, copy=True)
-        step = Step("guard", "guard", _guard(expected), [k], None, {})
+        step = Step("guard", "guard", guard_step(expected), [k], None, {})
         step.where = where
         self.steps.append(step)
 
@@ -395,6 +251,21 @@ class Tracer(Recorder):
                                {}, target=variables))
         return result
 
+    def _call_hooks(self, run: Callable, g: Tensor) -> Tensor:
+        """Gradient hooks are Python (a logger, a clip): run them now and on every replay."""
+        self._flush()
+        k = self.slot(g, g._value)
+        self.paused += 1
+        try:
+            out = run(g)
+        finally:
+            self.paused -= 1
+        self.effects += 1
+        self.steps.append(Step("host", "hooks", _hooks(run), [k],
+                               self._new_slot(out._value, self.names.get(k, "g") + "_hooked"),
+                               {}))
+        return out
+
     def _flush(self) -> None:
         """Assigns noted before they ran: now that they ran, record them as steps."""
         if not self.pending:
@@ -403,10 +274,9 @@ class Tracer(Recorder):
         for v, op, dk, old in pending:
             if v._value is old:  # the assign raised: nothing changed
                 continue
-            vk = self.const(v, _ident(v.name or "variable"))
-            self.var_of_slot[vk] = v
-            k = self._new_slot(v._value, _ident(v.name or "variable") + "_new")
-            self.steps.append(Step("assign", op, _ASSIGNS[op], [vk, dk], k, {}, target=v))
+            vk = self._variable(v)
+            k = self._new_slot(v._value, ident(v.name or "variable") + "_new")
+            self.steps.append(Step("assign", op, ASSIGNS[op], [vk, dk], k, {}, target=v))
             self.known[id(v)] = (v, v._value)
             self.effects += 1
 
@@ -415,7 +285,7 @@ class Tracer(Recorder):
             k = self.slot_of.get(id(rule[4]._value))
             base = self.names.get(k, "x") if k is not None else "x"
             return "d_" + base
-        return _ident(f"{scope}/{op}" if scope else op)
+        return ident(f"{scope}/{op}" if scope else op)
 
     def finish(self) -> None:
         self._flush()
@@ -426,20 +296,18 @@ class Tracer(Recorder):
                               "assign with a Tensor computed with tg ops instead")
 
 
-def _guard(expected: np.ndarray) -> Callable:
-    def guard(value: np.ndarray) -> None:
-        if value.shape != expected.shape or not np.array_equal(value, expected,
-                                                               equal_nan=value.dtype.kind == "f"):
-            raise _Stale
-    return guard
-
-
 def _host(method: Callable, obj: Any, variables: list, has: list) -> Callable:
     def host(*grads: np.ndarray) -> None:
         it = iter(grads)
         method(obj, [(Tensor._wrap(next(it)) if h else None, v) for h, v in zip(has, variables)])
     host.__name__ = f"{type(obj).__name__}_{method.__name__}"
     return host
+
+
+def _hooks(run: Callable) -> Callable:
+    def hooks(g: np.ndarray) -> np.ndarray:
+        return run(Tensor._wrap(g))._value
+    return hooks
 
 
 _PKG = __file__.rsplit("/", 1)[0] + "/"
@@ -509,6 +377,7 @@ class Function:
         self.eager_calls = 0  # calls run eagerly because a guard saw a different value
         self._last: Program | None = None
         self._warned = False
+        self._hooks_seen = HOOK_CHANGES[0]
         functools.update_wrapper(self, fn)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
@@ -523,6 +392,10 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if STATE.recorders:  # inside a tape (which must record it) or a trace (joins it)
             return self.fn(*args, **kwargs)
+        if HOOK_CHANGES[0] != self._hooks_seen:  # gradient hooks came or went: trace again
+            self._hooks_seen = HOOK_CHANGES[0]
+            self.programs.clear()
+            self.untraceable.clear()
         if not kwargs and all(a.__class__ is Tensor for a in args):  # the common call
             key = tuple(("T", a._value.shape, a._value.dtype.str) for a in args)
             prog = self.programs.get(key)
@@ -531,7 +404,7 @@ class Function:
                 self._last = prog
                 try:
                     out = prog.run([a._value for a in args])
-                except _Stale:
+                except Stale:
                     self.eager_calls += 1
                     return self.fn(*args)
                 return prog.rebuild([Tensor._wrap(v) if isinstance(v, np.ndarray) else v
@@ -550,7 +423,7 @@ class Function:
                   if isinstance(a, (Tensor, np.ndarray)) and not isinstance(a, Variable)]
         try:
             out = prog.run(arrays)
-        except _Stale:
+        except Stale:
             self.eager_calls += 1
             return self.fn(*args, **kwargs)
         return prog.rebuild([Tensor._wrap(v) if isinstance(v, np.ndarray) else v
@@ -599,7 +472,7 @@ class Function:
                                 for k, v, c in zip(outputs, vals, consts_out)])
 
         prog = Program(tracer.n, tracer.consts, inputs, tracer.steps, outputs, rebuild_out,
-                       tracer.names, getattr(self.fn, "__name__", "step"))
+                       tracer.names, getattr(self.fn, "__name__", "step"), tracer.values)
         self.programs[key] = prog
         self._last = prog
         self.trace_count += 1
@@ -664,164 +537,3 @@ def function(fn: Callable | None = None, *, max_traces: int = MAX_TRACES,
     if fn is None:
         return lambda f: Function(f, max_traces, strict)
     return Function(fn, max_traces, strict)
-
-
-# -- source generation ------------------------------------------------------------------------
-
-
-def _ident(name: str) -> str:
-    s = re.sub(r"\W+", "_", name).strip("_") or "v"
-    if keyword.iskeyword(s) or s in ("None", "True", "False"):
-        return s + "_"
-    return "_" + s if s[0].isdigit() else s
-
-
-def _literal(v: Any) -> str | None:
-    """Python source for a parameter value, or None if it has no short literal form."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        r = repr(v)
-        return None if r in ("inf", "-inf", "nan") else r
-    if isinstance(v, np.dtype):
-        return f"np.dtype({v.name!r})"
-    if isinstance(v, np.generic) and v.ndim == 0 and v.dtype.kind in "fiub":
-        return f"np.{v.dtype.name}({v.item()!r})"
-    if isinstance(v, slice):
-        parts = [_literal(p) for p in (v.start, v.stop, v.step)]
-        return None if any(p is None and q is not None for p, q in
-                           zip(parts, (v.start, v.stop, v.step))) else f"slice({', '.join(parts)})"
-    if isinstance(v, (tuple, list)):
-        items = [_literal(e) for e in v]
-        if any(i is None for i in items):
-            return None
-        body = ", ".join(items)
-        if isinstance(v, tuple):
-            return f"({body},)" if len(items) == 1 else f"({body})"
-        return f"[{body}]"
-    return None
-
-
-def _rule_comment(rule: Any) -> str:
-    prim = rule[0]
-    phrase = prim.phrases[0] if prim.phrases else ""
-    return f"rule of {prim.name}" + (f": {phrase}" if phrase else "")
-
-
-def _generate(prog: Program, fast: bool = False) -> tuple[str, dict]:
-    """The program as Python source and the namespace it runs in; `fast` adds a `del` after
-    each value's last use and leaves out the comments (the code `Program.run` executes)."""
-    ns: dict[str, Any] = {"np": np, "read": _read, **_ASSIGNS}
-    used: dict[str, int] = {}
-    names: dict[int, str] = {}
-
-    def fresh(base: str) -> str:
-        base = _ident(base)
-        n = used.get(base, 0)
-        used[base] = n + 1
-        return base if n == 0 else f"{base}_{n}"
-
-    for step in prog.steps:  # values never shadow the functions the code calls
-        used.setdefault(_ident(step.name), 1)
-    used.update({n: 1 for n in ("np", "read", *_ASSIGNS)})
-    inputs = [fresh(prog.names.get(k, f"x{i}")) for i, k in enumerate(prog.inputs)]
-    for k, n in zip(prog.inputs, inputs):
-        names[k] = n
-    for k in prog.consts:
-        used.setdefault(_ident(prog.names.get(k, "const")), 0)
-
-    def ref(k: int) -> str:
-        if k in names:
-            return names[k]
-        v = prog.consts[k]
-        lit = _literal(v) if not isinstance(v, (np.ndarray, Variable)) else None
-        if lit is not None:
-            return lit
-        n = fresh(prog.names.get(k, "const"))
-        ns[n] = v
-        names[k] = n
-        return n
-
-    body: list[str] = []
-    section = None
-    grads: set[int] = set()  # slots holding gradients (made by a rule, or summed from them)
-    for step in prog.steps:
-        accumulate = (step.rule is None and step.name == "add" and len(step.ins) == 2
-                      and all(i in grads for i in step.ins))
-        if step.out is not None and (step.rule is not None or accumulate):
-            grads.add(step.out)
-        part = ("backward" if step.rule is not None or accumulate else
-                "updates" if step.kind in ("assign", "host") or any(i in grads for i in step.ins)
-                else "forward")
-        if part != section:
-            section = part
-            body.append(f"    # -- {part} --")
-        args = [ref(k) for k in step.ins]
-        for key, val in step.params.items():
-            lit = _literal(val)
-            if lit is None:
-                pn = fresh(f"{step.name}_{key}")
-                ns[pn] = val
-                lit = pn
-            args.append(f"{key}={lit}")
-        if step.kind in ("op", "const_op", "random"):
-            fname = _ident(step.name)
-            existing = ns.get(fname)
-            base = getattr(step.fn, "__wrapped__", step.fn) if getattr(
-                step.fn, "gives_array", False) else step.fn
-            if existing is not None and (getattr(existing, "__wrapped__", existing) if getattr(
-                    existing, "gives_array", False) else existing) is not base:
-                fname = fresh(fname)  # another op of the same name
-            if fname not in ns or getattr(step.fn, "gives_array", False):
-                ns[fname] = step.fn  # (one name per op: its ndarray-returning form if needed)
-            call = f"{fname}({', '.join(args)})"
-        elif step.kind == "host":
-            fname = fresh(step.fn.__name__)
-            ns[fname] = step.fn
-            call = f"{fname}({', '.join(args)})"
-        elif step.kind == "guard":
-            gname = fresh("guard")
-            ns[gname] = step.fn
-            call = f"{gname}({', '.join(args)})"
-        elif step.kind == "read" and fast:
-            call = f"{args[0]}._value"
-        else:
-            call = f"{step.kind if step.kind != 'assign' else step.name}({', '.join(args)})"
-        comment = ""
-        if step.rule is not None:
-            comment = _rule_comment(step.rule)
-        elif accumulate:
-            comment = "a value used twice: its gradients add up"
-        elif step.kind == "read":
-            comment = f"read Variable {step.target.name!r}"
-        elif step.kind in ("assign", "host"):
-            comment = "update " + ", ".join(repr(v.name) for v in (
-                step.target if isinstance(step.target, list) else [step.target]))
-        elif step.kind == "guard":
-            comment = ("value read in Python at trace time "
-                       f"({step.where[0].rsplit('/', 1)[-1]}:{step.where[1]}): "
-                       "must be unchanged")
-        elif step.kind == "random":
-            comment = "fresh random numbers on every call"
-        elif step.scope:
-            comment = step.scope
-        if step.out is not None:
-            n = fresh(prog.names.get(step.out, "v"))
-            names[step.out] = n
-            line = f"    {n} = {call}"
-        else:
-            line = f"    {call}"
-        if fast:
-            body.append(line)
-            dead = [names[d] for d in step.dead if d in names]
-            if dead:
-                body.append(f"    del {', '.join(dead)}")
-            continue
-        if comment:
-            line = f"{line:<60}  # {comment}"
-        body.append(line)
-    outs = [("None" if k is None else ref(k)) for k in prog.outputs]
-    body.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-    header = [f"def {_ident(prog.fn_name)}({', '.join(inputs)}):",
-              f'    """Traced by tg.function: {len(prog.steps)} steps. Each call is the NumPy '
-              'forward of that op."""']
-    return "\n".join(header + body) + "\n", ns
-

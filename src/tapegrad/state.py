@@ -1,14 +1,15 @@
 """tapegrad's global mutable state, declared in one place.
 
 - `STATE` (per thread): the stack of active recorders, the name scopes, raw mode, anomaly checks.
-- `HOOKS`: gradient hooks by tensor id (an entry is dropped when its tensor dies).
+- `HOOKS`: gradient hooks by tensor id (an entry is dropped when its tensor dies), and
+  `HOOK_CHANGES`, how many times hooks were added or removed.
 - `Counter`: atomic counters for automatic names (each owner keeps its own instance).
 - elsewhere, each bounded and listed here: the default float dtype (`tensor.set_default_dtype`),
   the random generator (`tapegrad.random`), the op registry (`ops.primitive.REGISTRY`, one entry
   per op name), the live tapes that `viz` can draw from a tensor (`tape.LIVE_TAPES`, weak), the
   file-name cache of `tape.caller_site` and the line cache of `tape.location_of` (each at most
   `tape.INSIDE_LIMIT` entries), the traced programs of each `tg.function` (at most its
-  `max_traces`), the wrappers of op forwards in `function._ARRAY_OPS` (at most 4096), the one
+  `max_traces`), the wrappers of op forwards in `program._ARRAY_OPS` (at most 4096), the one
   random-draw op of `tapegrad.random`, and the training flag of `nn` layers (passed as an
   argument, not stored globally).
 """
@@ -60,6 +61,10 @@ class Recorder:
     def _record_constant(self, fn: Any, name: str, args: tuple, params: dict, out: Any) -> None:
         """An op without gradients (comparisons, argmax) ran; only tracers replay it."""
 
+    def _call_hooks(self, run: Callable, g: Any) -> Any:
+        """Run a tensor's gradient hooks, `run(g)`; a tracer records the call for its replays."""
+        return run(g)
+
 
 class Counter:
     """A thread-safe counter for automatic names: `next()` never returns a number twice.
@@ -79,6 +84,7 @@ class Counter:
 
 # id(tensor) -> (weak reference, [hook, ...]); see Tensor.register_hook.
 HOOKS: dict[int, tuple[weakref.ref, list[Callable]]] = {}
+HOOK_CHANGES = [0]  # hooks added or removed so far (a tg.function retraces when it changes)
 
 
 class HookHandle:
@@ -91,6 +97,7 @@ class HookHandle:
         entry = HOOKS.get(self._key)
         if entry and self._hook in entry[1]:
             entry[1].remove(self._hook)
+            HOOK_CHANGES[0] += 1
             if not entry[1]:
                 del HOOKS[self._key]
 
@@ -102,6 +109,7 @@ def add_hook(t: Any, hook: Callable) -> HookHandle:
         entry = (weakref.ref(t, lambda _r, k=key: HOOKS.pop(k, None)), [])
         HOOKS[key] = entry
     entry[1].append(hook)
+    HOOK_CHANGES[0] += 1
     return HookHandle(key, hook)
 
 

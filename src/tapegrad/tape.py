@@ -696,6 +696,9 @@ class Steps:
             return g
         if self.batched:
             return np.stack([_run_hooks(entry[1], row, True) for row in g])
+        for r in STATE.recorders if not self.raw else ():  # (a tracer replays the call)
+            if r.sees_all:
+                return r._call_hooks(lambda t: _run_hooks(entry[1], t, False), g)
         return _run_hooks(entry[1], g, self.raw)
 
     def arrived(self, rec: tuple, g: Any) -> Any:

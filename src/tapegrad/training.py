@@ -91,8 +91,11 @@ def _check_callbacks(callbacks: Any, where: str) -> list[Callback]:
 
 
 class _JitSteps:
-    """A compiled model's default steps as `tg.function`s (strict); a step that cannot be
-    traced runs eagerly from then on, after a one-line notice."""
+    """A compiled model's default steps as `tg.function`s (strict). A step that cannot be
+    traced, or whose Python reads of tensor values (guards) keep changing so that most calls
+    run eagerly anyway, runs eagerly from then on, after a one-line notice."""
+
+    STALE_CALLS = 3  # eager calls after failed guards before giving up on a step's trace
 
     def __init__(self, model: Any):
         from tapegrad.function import function
@@ -102,17 +105,28 @@ class _JitSteps:
             "train": function(model._train_step_tensors, strict=True),
             "test": function(model._test_step_tensors, strict=True),
             "predict": function(model._predict_tensors, strict=True)}
+        self.calls = dict.fromkeys(self.fns, 0)
+
+    def _eager(self, which: str, why: str) -> None:
+        print(f"jit: the {which} step runs eagerly: {why}")
+        self.fns[which] = getattr(self.model, "_predict_tensors" if which == "predict"
+                                  else f"_{which}_step_tensors")
 
     def call(self, which: str, *args: Any) -> Any:
-        from tapegrad.function import TracingError
+        from tapegrad.function import Function, TracingError
 
+        fn = self.fns[which]
         try:
-            return self.fns[which](*args)
+            out = fn(*args)
         except TracingError as e:  # this call ran eagerly (e.result); so will the next ones
-            print(f"jit: the {which} step runs eagerly: {e}")
-            self.fns[which] = getattr(self.model, "_predict_tensors" if which == "predict"
-                                      else f"_{which}_step_tensors")
+            self._eager(which, str(e))
             return e.result
+        if isinstance(fn, Function):
+            self.calls[which] += 1
+            if fn.eager_calls >= self.STALE_CALLS and 2 * fn.eager_calls > self.calls[which]:
+                self._eager(which, f"{fn.eager_calls} of {self.calls[which]} calls read "
+                            "tensor values in Python that differed from the trace's")
+        return out
 
 
 def _structure_outputs(batches: list[Any]) -> Any:
@@ -139,21 +153,22 @@ class Trainable:
 
     # -- setup -------------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
-                metrics: Any = None, jit: bool = False) -> None:
+                metrics: Any = None, jit: bool = True) -> None:
         """Choose the optimizer, the loss (one, or a list/dict per output), `loss_weights` (a
         list/dict per output) and metrics (a list for every output, or a list of lists/dict per
         output), each by name or as an object/function. A loss may be left out when
         `train_step` is overridden.
 
-        With `jit=True` (Keras' `jit_compile`) the default `train_step`, `test_step` and
+        With `jit=True`, the default (Keras' `jit_compile`; Keras also runs `fit` as a
+        `tf.function` unless `run_eagerly`), the default `train_step`, `test_step` and
         `predict_step` trace their tensor work (forward, loss, `tape.gradient`, the optimizer
         update) once per batch signature with `tg.function` and replay it as NumPy; metrics
-        are updated outside the trace from the returned tensors, so the numbers are eager's. A
-        step that cannot be traced prints a one-line notice and runs eagerly from then on. An
-        overridden `train_step`/`test_step`/`predict_step` always runs eagerly (wrap its tensor
-        work in `tg.function` yourself). The default is `jit=False`: a step that reads values
-        in Python (sample weights, masks computed from the inputs) is replayed only after a
-        guard check and falls back to eager calls when the values change.
+        are updated outside the trace from the returned tensors, so the numbers are eager's.
+        A step that cannot be traced, or whose Python reads of tensor values (a mask computed
+        from the inputs, say) differ from the trace's on most calls, prints a one-line notice
+        and runs eagerly from then on. An overridden `train_step`/`test_step`/`predict_step`
+        always runs eagerly (wrap its tensor work in `tg.function` yourself). `jit=False`
+        runs every step eagerly, as written (to step through it in a debugger).
 
         >>> # model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         >>> # model.compile("rmsprop", loss={"priority": "mse", "department": "categorical_"

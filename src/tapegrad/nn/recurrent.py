@@ -1,9 +1,13 @@
 """Recurrent layers with Keras's names, defaults, weight layouts and gate orders: SimpleRNN,
 LSTM (gates i, f, c, o), GRU (gates z, r, h; reset_after=True by default) and Bidirectional.
 
-Inputs are (batch, time, features). The input projection of all time steps is one matmul; the
-time loop runs in Python on tape ops. Per-step slices of that projection are cut by recursive
-halving, so their gradients cost O(size * log T) instead of O(size * T). Dropout masks
+Inputs are (batch, time, features). The input projection of all time steps is one matmul. As
+Keras uses cuDNN when it can, the default LSTM and GRU cells (tanh and sigmoid; GRU with
+reset_after=True) without a mask or recurrent dropout run the whole time loop as one fused op
+(`lstm_sequence`, `gru_sequence`) whose gradient rule is backpropagation through time: one
+recorded op per sequence, not a dozen per step. Otherwise the time loop runs in Python on tape
+ops; per-step slices of the projection are then cut by recursive halving, so their gradients
+cost O(size * log T) instead of O(size * T). Dropout masks
 (`dropout` on inputs, `recurrent_dropout` on the state fed to the recurrent kernel) are drawn
 once per call from `tg.random.generator()` and reused at every step, as Keras does (and as
 DLwP 6.3 recommends).
@@ -120,18 +124,22 @@ class _RNN(Module):
         dt = x.dtype if x.dtype.kind == "f" else self.dtype
         if training and self.dropout:
             x = x * dropout_mask((b, 1, f), self.dropout, dt)
-        xw = ops.matmul(ops.reshape(x, (b * t, f)), self.kernel)
-        bias = self._input_bias()
-        if bias is not None:
-            xw = xw + bias
-        steps = unstack_time(ops.reshape(xw, (b, t, self.gates * self.units)))
+        states = self._initial_states(initial_state, b, dt)
+        rmask = (dropout_mask((b, self.units), self.recurrent_dropout, dt)
+                 if training and self.recurrent_dropout else None)
+        if mask_steps is None and rmask is None and self.fused():
+            xw = self._projection(ops.transpose(x, (1, 0, 2)))  # time-major
+            seq, states = self.sequence(ops.flip(xw, axis=0) if self.go_backwards else xw,
+                                        states)
+            out = ops.transpose(seq, (1, 0, 2)) if self.return_sequences else states[0]
+            if mask is not None and self.return_sequences:
+                set_mask(out, mask)
+            return [out, *states] if self.return_state else out
+        steps = unstack_time(self._projection(x))
         if self.go_backwards:
             steps.reverse()
             if mask_steps is not None:
                 mask_steps.reverse()
-        states = self._initial_states(initial_state, b, dt)
-        rmask = (dropout_mask((b, self.units), self.recurrent_dropout, dt)
-                 if training and self.recurrent_dropout else None)
         outputs = []
         zeros = Tensor._wrap(np.zeros((b, self.units), dt))
         for i, xt in enumerate(steps):
@@ -153,6 +161,15 @@ class _RNN(Module):
             out = states[0] if mask_steps is not None else outputs[-1]
         return [out, *states] if self.return_state else out
 
+    def _projection(self, x: Any) -> Any:
+        """x @ kernel + bias for all steps at once, one matmul; keeps x's two leading axes."""
+        n, m, f = x.shape
+        xw = ops.matmul(ops.reshape(x, (n * m, f)), self.kernel)
+        bias = self._input_bias()
+        if bias is not None:
+            xw = xw + bias
+        return ops.reshape(xw, (n, m, self.gates * self.units))
+
     def _initial_states(self, initial_state: Any, batch: int, dt: np.dtype) -> list[Any]:
         if initial_state is None:
             zeros = Tensor._wrap(np.zeros((batch, self.units), dt))
@@ -168,6 +185,21 @@ class _RNN(Module):
 
     def step(self, xt: Any, h_proj: Any, states: list[Any]) -> list[Any]:
         """One time step: projected input `xt`, state for the recurrent kernel, all states."""
+        raise NotImplementedError
+
+    def _default_cell(self) -> bool:
+        """tanh and sigmoid, the activations the fused ops compute."""
+        return (self.activation is _activations.tanh
+                and self.recurrent_activation is _activations.sigmoid)
+
+    def fused(self) -> bool:
+        """Does `sequence` run this configuration as one fused op? (Used when there is no
+        mask and no recurrent dropout, as Keras's cuDNN conditions; else the step loop runs.)"""
+        return False
+
+    def sequence(self, xw: Any, states: list[Any]) -> tuple[Any, list[Any]]:
+        """All steps at once, from the time-major projected inputs `xw` (time, batch, gates
+        units): the outputs (time, batch, units) and the final states."""
         raise NotImplementedError
 
 
@@ -215,12 +247,19 @@ class LSTM(_RNN):
 
         return init
 
+    def fused(self) -> bool:
+        return self._default_cell()
+
+    def sequence(self, xw: Any, states: list[Any]) -> tuple[Any, list[Any]]:
+        hc = ops.lstm_sequence(xw, states[0], states[1], self.recurrent_kernel)
+        last = hc[:2, -1]  # h and c after the last step
+        return hc[0], [last[0], last[1]]
+
     def step(self, xt: Any, h_proj: Any, states: list[Any]) -> list[Any]:
         u = self.units
         z = xt + ops.matmul(h_proj, self.recurrent_kernel)
-        if (self.activation is _activations.tanh
-                and self.recurrent_activation is _activations.sigmoid):
-            hc = ops.lstm_cell(z, states[1])  # the default cell, fused: one op per step
+        if self._default_cell():  # (in the loop only with a mask or recurrent dropout)
+            hc = ops.lstm_cell(z, states[1])  # fused: one op per step
             return [hc[:, :u], hc[:, u:2 * u]]
         s = self.recurrent_activation(z)
         i, f, o = s[:, :u], s[:, u:2 * u], s[:, 3 * u:]
@@ -254,6 +293,16 @@ class GRU(_RNN):
         if self.bias is None or not self.reset_after:
             return self.bias
         return self.bias[0]
+
+    def fused(self) -> bool:
+        return self.reset_after and self._default_cell()
+
+    def sequence(self, xw: Any, states: list[Any]) -> tuple[Any, list[Any]]:
+        rb = self._recurrent_bias
+        if rb is None:
+            rb = Tensor._wrap(np.zeros(3 * self.units, xw.dtype))
+        h = ops.gru_sequence(xw, states[0], self.recurrent_kernel, rb)[0]
+        return h, [h[-1]]
 
     def step(self, xt: Any, h_proj: Any, states: list[Any]) -> list[Any]:
         u, h = self.units, states[0]

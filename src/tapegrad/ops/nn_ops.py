@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.ops.elementwise import erf, exp, tanh
+from tapegrad.ops.elementwise import erf, exp, sigmoid, tanh
 from tapegrad.ops.primitive import float_valued, primitive
 from tapegrad.ops.reduce import Axis, _expand, _keepdims, _sum, normalize_axes
 from tapegrad.ops.shape import _shape_of, _tensor, normalize_axis
@@ -14,14 +14,14 @@ from tapegrad.tensor import Tensor, as_operand, get_default_dtype
 
 
 def _stable_max(x: np.ndarray, axis: Any) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
     return np.where(np.isfinite(m), m, 0)
 
 
 @primitive(name="logsumexp", phrase="d logsumexp(x)/dx = softmax(x)")
 def _logsumexp(x, *, axis, keepdims):
     m = _stable_max(x, axis)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -44,13 +44,13 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 @primitive(name="softmax", phrase="d softmax(x)/dx: s*(g - sum(g*s))")
 def _softmax(x, *, axis):
     e = np.exp(x - _stable_max(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return e / np.add.reduce(e, axis=axis, keepdims=True)
 
 
 @primitive(name="log_softmax", phrase="d log_softmax(x)/dx: g - softmax(x)*sum(g)")
 def _log_softmax(x, *, axis):
     z = x - _stable_max(x, axis)
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 
 
 _softmax.defvjp(lambda g, ans, x, axis: ans * (g - _sum(g * ans, axis=(axis,), keepdims=True)))
@@ -180,6 +180,196 @@ def lstm_cell(z: Any, c_prev: Any) -> Tensor:
     return _lstm_cell(z, c_prev)
 
 
+# -- a fused LSTM over a whole sequence -------------------------------------------------------
+
+
+@primitive(name="lstm_sequence",
+           phrase=("d lstm_sequence/dxw: the gates' gradients at every step",
+                   "d lstm_sequence/dh0 = dz_1 @ R.T", "d lstm_sequence/dc0 = dc_1 * f_1",
+                   "d lstm_sequence/dR = sum_t h_(t-1).T @ dz_t"))
+def _lstm_sequence(xw, h0, c0, r):
+    """h, c, i, f, g, o at every step, stacked: (6, time, batch, units)."""
+    t, b, _ = xw.shape
+    u = h0.shape[-1]
+    out = np.empty((6, t, b, u), np.result_type(xw, h0, c0, r))
+    h, c = h0, c0
+    for k in range(t):
+        z = xw[k] + h @ r
+        out[2:, k] = _sigmoid_np(z).reshape(b, 4, u).transpose(1, 0, 2)  # i, f, (g), o
+        out[4, k] = np.tanh(z[:, 2 * u:3 * u])
+        i, f, g, o = out[2:, k]
+        c = out[1, k] = f * c + i * g
+        h = out[0, k] = o * np.tanh(c)
+    return out
+
+
+def _lstm_sequence_vjp(g, ans, xw, h0, c0, r):
+    """Backpropagation through time. What does not depend on later steps' gradients (the
+    gates' derivatives) is computed for all steps at once; the loop then carries dh and dc
+    backwards, one matmul per step: dz_t = [dc, dc, dc, dh]_t * p_t + e_t, where e holds the
+    gradients arriving at the gates themselves. Written in tapegrad ops, so it is differentiable
+    again."""
+    from tapegrad.ops.indexing import _getitem
+    from tapegrad.ops.linalg import matmul
+    from tapegrad.ops.shape import _concatenate, reshape, transpose
+
+    t, b, w = _shape_of(xw)
+    u = w // 4
+    h, c, i, f, cand, o = (_getitem(ans, n) for n in range(6))  # each (time, batch, units)
+    gh, gc, gi, gf, gg, go = (_getitem(g, n) for n in range(6))
+    c_prev = _concatenate(reshape(c0, (1, b, u)), _getitem(c, slice(0, t - 1)), axis=0,
+                          offsets=(0, 1, t))
+    tc = tanh(c)
+    di, df, dg, do = i * (1 - i), f * (1 - f), 1 - cand * cand, o * (1 - o)
+    gates = {"axis": 2, "offsets": (0, u, 2 * u, 3 * u, 4 * u)}
+    p = _concatenate(cand * di, c_prev * df, i * dg, tc * do, **gates)
+    e = _concatenate(gi * di, gf * df, gg * dg, go * do, **gates)
+    a = o * (1 - tc * tc)  # dh_t/dc_t
+    gc = gc + gh * a  # the gradient arriving at c_t, directly and through h_t
+    rt = transpose(r, (1, 0))
+    dh, dc = _getitem(gh, t - 1), _getitem(gc, t - 1)
+    dzs = []  # dz of steps t-1, ..., 0
+    for k in reversed(range(t)):
+        if dzs:  # what comes back from step k + 1
+            back = matmul(dzs[-1], rt)
+            dc = _getitem(gc, k) + back * _getitem(a, k) + dc * _getitem(f, k + 1)
+            dh = _getitem(gh, k) + back
+        dzs.append(_concatenate(dc, dc, dc, dh, axis=1, offsets=gates["offsets"])
+                   * _getitem(p, k) + _getitem(e, k))
+    dz_all = _concatenate(*dzs[::-1], axis=0, offsets=tuple(k * b for k in range(t + 1)))
+    h_prev = _concatenate(reshape(h0, (1, b, u)), _getitem(h, slice(0, t - 1)), axis=0,
+                          offsets=(0, 1, t))
+    dr = matmul(transpose(reshape(h_prev, (t * b, u)), (1, 0)), dz_all)
+    return reshape(dz_all, (t, b, w)), matmul(dzs[-1], rt), dc * _getitem(f, 0), dr
+
+
+_lstm_sequence.defvjp_all(_lstm_sequence_vjp)
+float_valued(_lstm_sequence)
+
+
+def lstm_sequence(xw: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> Tensor:
+    """A whole LSTM sequence in one op (as Keras's cuDNN path): from the projected inputs
+    `xw = x @ kernel + bias`, time-major (time, batch, 4 units; gates i, f, g, o), the initial
+    states `h0`, `c0` (batch, units) and the recurrent kernel (units, 4 units), the states and
+    gates h, c, i, f, g, o at every step stacked (6, time, batch, units): what `lstm_cell` gives,
+    for all steps at once. Its gradient rule is backpropagation through time.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> b1 = np.zeros((1, 2))
+    >>> h, c, i, f, g, o = tg.lstm_sequence(np.zeros((3, 1, 8)), b1, b1 + 1, np.zeros((2, 8)))
+    >>> c.numpy()[:, 0]  # the forget gate (0.5) halves c at each step; i * g adds nothing
+    array([[0.5  , 0.5  ],
+           [0.25 , 0.25 ],
+           [0.125, 0.125]])
+    """
+    xw, h0, c0 = (_tensor(a, "lstm_sequence") for a in (xw, h0, c0))
+    r = _tensor(recurrent_kernel, "lstm_sequence")
+    xs, hs, cs, rs = (_shape_of(a) for a in (xw, h0, c0, r))
+    if (len(xs) != 3 or xs[0] == 0 or xs[2] % 4 or hs != (xs[1], xs[2] // 4) or cs != hs
+            or rs != (hs[1], xs[2])):
+        raise ValueError(f"lstm_sequence: xw must be (time >= 1, batch, 4 units), h0 and c0 "
+                         f"(batch, units), recurrent_kernel (units, 4 units); got shapes {xs}, "
+                         f"{hs}, {cs} and {rs}")
+    return _lstm_sequence(xw, h0, c0, r)
+
+
+# -- a fused GRU over a whole sequence --------------------------------------------------------
+
+
+@primitive(name="gru_sequence",
+           phrase=("d gru_sequence/dxw: the gates' gradients at every step",
+                   "d gru_sequence/dh0 = dh_1 * z_1 + dhr_1 @ R.T",
+                   "d gru_sequence/dR = sum_t h_(t-1).T @ dhr_t",
+                   "d gru_sequence/db = sum_t dhr_t"))
+def _gru_sequence(xw, h0, r, rb):
+    """h, z, r, the candidate h~ and its recurrent part hn at every step: (5, time, batch,
+    units)."""
+    t, b, _ = xw.shape
+    u = h0.shape[-1]
+    out = np.empty((5, t, b, u), np.result_type(xw, h0, r, rb))
+    h = h0
+    for k in range(t):
+        hr = h @ r + rb
+        out[1:3, k] = sigmoid.fwd(xw[k, :, :2 * u] + hr[:, :2 * u]).reshape(b, 2, u) \
+            .transpose(1, 0, 2)  # z, r (as tg.sigmoid, so the step loop gives the same bits)
+        z, reset = out[1, k], out[2, k]
+        hn = out[4, k] = hr[:, 2 * u:]
+        hh = out[3, k] = np.tanh(xw[k, :, 2 * u:] + reset * hn)
+        h = out[0, k] = z * h + (1 - z) * hh
+    return out
+
+
+def _gru_sequence_vjp(g, ans, xw, h0, r, rb):
+    """Backpropagation through time, as for `lstm_sequence`: the gates' derivatives for all
+    steps at once, then a loop carrying dh backwards. The gradients of the input and recurrent
+    projections at step t are dx_t = [dh, dh, dh]_t * p_t + e_t and dhr_t = [dh, dh, dh]_t * q_t
+    + eq_t (e, eq: from the gradients arriving at the gates themselves)."""
+    from tapegrad.ops.indexing import _getitem
+    from tapegrad.ops.linalg import matmul
+    from tapegrad.ops.shape import _concatenate, reshape, transpose
+
+    t, b, w = _shape_of(xw)
+    u = w // 3
+    h, z, reset, hh, hn = (_getitem(ans, n) for n in range(5))  # each (time, batch, units)
+    gh, gz, gr, ghh, ghn = (_getitem(g, n) for n in range(5))
+    h_prev = _concatenate(reshape(h0, (1, b, u)), _getitem(h, slice(0, t - 1)), axis=0,
+                          offsets=(0, 1, t))
+    dz, dr, dhh = z * (1 - z), reset * (1 - reset), 1 - hh * hh
+    pa = (1 - z) * dhh  # d(candidate pre-activation)/dh_t
+    gates = {"axis": 2, "offsets": (0, u, 2 * u, 3 * u)}
+    pz, pr = (h_prev - hh) * dz, pa * hn * dr
+    p, q = _concatenate(pz, pr, pa, **gates), _concatenate(pz, pr, pa * reset, **gates)
+    ea = ghh * dhh
+    ez, er = gz * dz, (ea * hn + gr) * dr
+    e, eq = _concatenate(ez, er, ea, **gates), _concatenate(ez, er, ea * reset + ghn, **gates)
+    rt = transpose(r, (1, 0))
+    dh = _getitem(gh, t - 1)
+    dxs, dhrs = [], []  # of steps t-1, ..., 0
+    for k in reversed(range(t)):
+        if dhrs:  # what comes back from step k + 1
+            dh = _getitem(gh, k) + dh * _getitem(z, k + 1) + matmul(dhrs[-1], rt)
+        d3 = _concatenate(dh, dh, dh, axis=1, offsets=gates["offsets"])
+        dxs.append(d3 * _getitem(p, k) + _getitem(e, k))
+        dhrs.append(d3 * _getitem(q, k) + _getitem(eq, k))
+    rows = tuple(k * b for k in range(t + 1))
+    dx_all = _concatenate(*dxs[::-1], axis=0, offsets=rows)
+    dhr_all = _concatenate(*dhrs[::-1], axis=0, offsets=rows)
+    dr_kernel = matmul(transpose(reshape(h_prev, (t * b, u)), (1, 0)), dhr_all)
+    dh0 = dh * _getitem(z, 0) + matmul(dhrs[-1], rt)
+    return reshape(dx_all, (t, b, w)), dh0, dr_kernel, _sum(dhr_all, axis=(0,), keepdims=False)
+
+
+_gru_sequence.defvjp_all(_gru_sequence_vjp)
+float_valued(_gru_sequence)
+
+
+def gru_sequence(xw: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any) -> Tensor:
+    """A whole GRU sequence in one op (Keras's `reset_after=True` cell, as cuDNN): from the
+    projected inputs `xw = x @ kernel + input bias`, time-major (time, batch, 3 units; gates z,
+    r, h), the initial state `h0` (batch, units), the recurrent kernel (units, 3 units) and
+    bias (3 units), with `hr = h @ recurrent_kernel + recurrent_bias`, `z, r = sigmoid(xw + hr)`
+    (first two blocks), `h~ = tanh(xw_h + r * hr_h)` and `h = z * h_prev + (1 - z) * h~`: h, z,
+    r, h~ and hr_h at every step stacked (5, time, batch, units). Its gradient rule is
+    backpropagation through time.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> xw = np.zeros((2, 1, 3))
+    >>> h, z, r, hh, hn = tg.gru_sequence(xw, np.ones((1, 1)), np.zeros((1, 3)), np.zeros(3))
+    >>> h.numpy()[:, 0]  # z = 0.5 keeps half of h; the candidate tanh(0) adds nothing
+    array([[0.5 ],
+           [0.25]])
+    """
+    xw, h0 = _tensor(xw, "gru_sequence"), _tensor(h0, "gru_sequence")
+    r, rb = _tensor(recurrent_kernel, "gru_sequence"), _tensor(recurrent_bias, "gru_sequence")
+    xs, hs, rs, bs = (_shape_of(a) for a in (xw, h0, r, rb))
+    if (len(xs) != 3 or xs[0] == 0 or xs[2] % 3 or hs != (xs[1], xs[2] // 3)
+            or rs != (hs[1], xs[2]) or bs != (xs[2],)):
+        raise ValueError(f"gru_sequence: xw must be (time >= 1, batch, 3 units), h0 (batch, "
+                         f"units), recurrent_kernel (units, 3 units), recurrent_bias (3 units,);"
+                         f" got shapes {xs}, {hs}, {rs} and {bs}")
+    return _gru_sequence(xw, h0, r, rb)
+
+
 __all__ = [  # the public ops of this family (tapegrad.ops exports exactly these)
-    "gelu", "log_softmax", "logsumexp", "lstm_cell", "softmax"
+    "gelu", "gru_sequence", "log_softmax", "logsumexp", "lstm_cell", "lstm_sequence", "softmax"
 ]

@@ -64,7 +64,9 @@ def _sum_to(x, *, shape):
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
-    y = np.sum(x, axis=axes, keepdims=True) if axes else x
+    if len(axes) == lead:  # only leading axes (a bias's gradient): no reshape needed
+        return np.add.reduce(x, axis=axes) if axes else x
+    y = np.add.reduce(x, axis=axes, keepdims=True)
     return y.reshape(shape) if lead else y
 
 
