@@ -389,6 +389,56 @@ def test_a_repeated_op_is_computed_once_and_an_unused_one_not_at_all():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_indices_from_a_tensor_are_each_calls_own_not_the_traces():
+    """`take(table, ids)` and `x[ids]` with ids from an argument look up each call's ids (and
+    scatter the gradient there); a scalar or boolean index fixes the result's shape, so it is
+    guarded: a call with another value runs eagerly instead of replaying a stale lookup."""
+    table = tg.Variable([1.0, 2.0, 3.0])
+
+    @tg.function
+    def lookup(ids):
+        with tg.GradientTape() as tape:
+            y = tg.sum(tg.take(table, ids) ** 2) + tg.sum(table[ids])
+        return y, tape.gradient(y, table)
+
+    for ids in ([0, 0], [2, 1], [1, 2]):
+        with tg.GradientTape() as tape:
+            want = tg.sum(tg.take(table, ids) ** 2) + tg.sum(table[ids])
+        y, g = lookup(tg.tensor(ids))
+        np.testing.assert_array_equal(y.numpy(), want.numpy())
+        np.testing.assert_array_equal(g.numpy(), tape.gradient(want, table).numpy())
+    assert lookup.trace_count == 1 and lookup.eager_calls == 0
+    pick = tg.function(lambda x, i: x[i])
+    x = tg.tensor([10.0, 20.0, 30.0])
+    assert [float(pick(x, tg.tensor(k))) for k in (0, 2)] == [10.0, 30.0]
+    assert pick(x, tg.tensor([False, True, True])).numpy().tolist() == [20.0, 30.0]
+    assert pick(x, tg.tensor([True, False, False])).numpy().tolist() == [10.0]
+    assert pick.eager_calls == 2
+
+
+def test_an_embedding_model_trains_traced_as_eagerly_without_falling_back(capsys):
+    """Embedding's ids are an op of the trace (checked and looked up on every replay), so
+    `fit` replays the step instead of giving up on it, with eager's numbers."""
+    def train(jit):
+        tg.random.seed(0)
+        tg.nn.reset_names()
+        model = tg.nn.Sequential([tg.nn.Embedding(12, 4), tg.nn.SimpleRNN(5), tg.nn.Dense(3)])
+        model.compile("rmsprop", tg.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit=jit)
+        rng = np.random.default_rng(0)
+        x, y = rng.integers(0, 12, (48, 6)), rng.integers(0, 3, 48)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        return model
+
+    traced, eager = train(True), train(False)
+    assert "jit:" not in capsys.readouterr().out
+    assert traced._steps.fns["train"].eager_calls == 0
+    for a, b in zip(traced.variables, eager.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 12\)"):
+        traced.fit(np.full((8, 6), 12), np.zeros(8, np.int64), verbose=0)
+
+
 def test_results_go_into_dead_buffers_never_into_views_variables_or_outputs():
     """A ufunc step may write into a value that died before it (as NumPy code updates in
     place), but never into a buffer something still sees: a Variable's value, an output, or

@@ -171,7 +171,9 @@ class Tracer(Recorder):
             return
         self._flush()
         ins = [self.slot(a, v) for a, v in zip(args, vals)]
-        if ins and all(i in self.consts for i in ins):  # constant folding
+        fwd = prim.fwd if out._value.ndim else array_op(prim.fwd)  # (0-d: it may give a scalar)
+        fwd, params, more = self._dynamic(fwd, params)
+        if ins and not more and all(i in self.consts for i in ins):  # constant folding
             self.const(out._value)
             return
         kind = "random" if getattr(prim, "random", False) else "op"
@@ -181,8 +183,7 @@ class Tracer(Recorder):
         scope = "/".join(STATE.scope)
         name = self._name_for(prim.name, scope, rule)
         k = self._new_slot(out._value, name)
-        fwd = prim.fwd if out._value.ndim else array_op(prim.fwd)  # (0-d: it may give a scalar)
-        self.steps.append(Step(kind, prim.name, fwd, ins, k, params, scope, rule))
+        self.steps.append(Step(kind, prim.name, fwd, ins + more, k, params, scope, rule))
 
     def _record_constant(self, fn: Any, name: str, args: tuple, params: dict, out: Any) -> None:
         if self.paused:
@@ -190,12 +191,36 @@ class Tracer(Recorder):
         self._flush()
         vals = [a._value if isinstance(a, Tensor) else a for a in args]
         ins = [self.slot(a, v) for a, v in zip(args, vals)]
-        if all(i in self.consts for i in ins):
+        fn, params, more = self._dynamic(array_op(fn), params)
+        if not more and all(i in self.consts for i in ins):
             self.const(out._value)
             return
         k = self._new_slot(out._value, self._name_for(name, "/".join(STATE.scope), STATE.rule))
-        self.steps.append(Step("const_op", name, array_op(fn), ins, k, params,
+        self.steps.append(Step("const_op", name, fn, ins + more, k, params,
                                "/".join(STATE.scope), STATE.rule))
+
+    def _dynamic(self, fn: Callable, params: dict) -> tuple[Callable, dict, list[int]]:
+        """Arrays among an op's parameters that the trace computed (indices from a tensor:
+        `take(table, ids)`, and getitem's rule) become inputs of its step, so that each replay
+        uses its own values: (the step's function, its fixed parameters, the extra slots)."""
+        places = []  # (parameter, position in a tuple key or None, slot)
+        for name, v in params.items():
+            for pos, part in enumerate(v if isinstance(v, tuple) else (v,)):
+                k = self.slot_of.get(id(part)) if isinstance(part, np.ndarray) else None
+                if k is not None and k not in self.consts:
+                    places.append((name, pos if isinstance(v, tuple) else None, k))
+        if not places:
+            return fn, params, []
+
+        def op(*args: Any) -> Any:
+            n = len(args) - len(places)
+            p = dict(params)
+            for (name, pos, _), a in zip(places, args[n:]):
+                p[name] = a if pos is None else p[name][:pos] + (a,) + p[name][pos + 1:]
+            return fn(*args[:n], **p)
+
+        op.__name__ = getattr(fn, "__name__", "op")
+        return op, {}, [k for _, _, k in places]
 
     def _note_cut(self, reason: str, op: str, args: tuple, out: Any) -> None:
         if self.paused:

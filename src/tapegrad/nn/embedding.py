@@ -10,9 +10,27 @@ import numpy as np
 from tapegrad import _args, ops
 from tapegrad.nn.masking import set_mask
 from tapegrad.nn.module import Module
+from tapegrad.ops import nondifferentiable
 from tapegrad.tensor import Tensor
 
 __all__ = ["Embedding"]
+
+
+def _check_ids(ids: np.ndarray, *, input_dim: int) -> np.ndarray:
+    """Integer ids in [0, input_dim), as intp (else a ValueError saying what is wrong)."""
+    if ids.dtype.kind == "f":
+        if not np.all(ids == np.round(ids)):
+            raise ValueError(f"Embedding needs integer ids, got non-integer values of dtype "
+                             f"{ids.dtype}")
+    elif ids.dtype.kind not in "iu":
+        raise ValueError(f"Embedding needs integer ids, got dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= input_dim):
+        raise ValueError(f"ids must be in [0, {input_dim}), got values from {ids.min()} to "
+                         f"{ids.max()}")
+    return ids.astype(np.intp)
+
+
+_ids = nondifferentiable(_check_ids, "embedding_ids")
 
 
 class Embedding(Module):
@@ -51,19 +69,12 @@ class Embedding(Module):
                                           self.embeddings_regularizer)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
-        ids = _args.layer_input(inputs).numpy()
-        if ids.dtype.kind == "f":
-            if not np.all(ids == np.round(ids)):
-                raise ValueError(f"{self.name}: Embedding needs integer ids, got non-integer "
-                                 f"values of dtype {ids.dtype}")
-            ids = ids.astype(np.int64)
-        elif ids.dtype.kind not in "iu":
-            raise ValueError(f"{self.name}: Embedding needs integer ids, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
-            raise ValueError(f"{self.name}: ids must be in [0, {self.input_dim}), got values "
-                             f"from {ids.min()} to {ids.max()}")
+        try:  # an op, so that a `tg.function` replay checks and looks up each call's own ids
+            ids = _ids(_args.layer_input(inputs), input_dim=self.input_dim)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e.__cause__ or e}") from e
         out = ops.take(self.embeddings, ids, axis=0)
-        return set_mask(out, ids != 0) if self.mask_zero else out
+        return set_mask(out, ids.numpy() != 0) if self.mask_zero else out
 
     def compute_mask(self, inputs: Any) -> np.ndarray | None:
         """`ids != 0` with `mask_zero=True`, else None (Keras)."""

@@ -17,8 +17,8 @@ from tapegrad.tensor import Tensor, as_operand
 
 
 def _normalize_part(k: Any) -> Any:
-    if isinstance(k, Tensor):
-        k = k._value
+    if isinstance(k, Tensor):  # a scalar or a mask fixes the result's shape: read in Python
+        k = k.numpy() if k.ndim == 0 or k.dtype.kind == "b" else k._value
     if isinstance(k, list):
         k = np.asarray(k)
     if isinstance(k, np.ndarray):
