@@ -23,29 +23,6 @@ import tapegrad as tg
 from benchmarks import bench_conv, bench_mlp, bench_rnn
 
 
-def _mlp_body(sizes: list[int], batch: int, activation: str) -> Callable[[], tg.Tensor]:
-    """bench_mlp's tapegrad step, returning the loss tensor (the float is taken outside)."""
-    arrays, x_np, _, onehot_np = bench_mlp.init(sizes, batch)
-    params = [tg.Variable(a) for a in arrays]
-    x, onehot = tg.tensor(x_np), tg.tensor(onehot_np)
-    act = tg.tanh if activation == "tanh" else tg.relu
-    n_layers = len(params) // 2
-
-    def body() -> tg.Tensor:
-        with tg.GradientTape() as tape:
-            h = x
-            for i in range(n_layers):
-                h = h @ params[2 * i] + params[2 * i + 1]
-                if i < n_layers - 1:
-                    h = act(h)
-            loss = -tg.sum(onehot * tg.log_softmax(h, axis=-1)) / batch
-        for v, g in zip(params, tape.gradient(loss, params), strict=True):
-            v.assign_sub(bench_mlp.LR * g)
-        return loss
-
-    return body
-
-
 def _lstm_body() -> Callable[[], tg.Tensor]:
     """bench_rnn's tapegrad step (tg.nn.LSTM + Dense), returning the loss tensor."""
     arrays, x_np, _, onehot_np = bench_rnn.init()
@@ -123,9 +100,10 @@ def cases() -> list[dict]:
     wide = ([784, 1024, 1024, 10], 256, "relu")
     return [
         {"name": "MLP step 64-128-10, batch 64, tanh",
-         "eager": _runner(_mlp_body(*mlp)), "traced": _traced(_mlp_body(*mlp)),
+         "eager": _runner(bench_mlp.tapegrad_body(*mlp)),
+         "traced": _traced(bench_mlp.tapegrad_body(*mlp)),
          "numpy": bench_mlp.numpy_step(*mlp), "torch": bench_mlp.torch_step(*mlp),
-         "target": 1.3, "body": lambda: _mlp_body(*mlp), "args": ()},
+         "target": 1.3, "body": lambda: bench_mlp.tapegrad_body(*mlp), "args": ()},
         {"name": "LSTM(64) step, 50 steps, batch 32",
          "eager": _runner(_lstm_body()), "traced": _traced(_lstm_body()),
          "numpy": bench_rnn.numpy_step(), "torch": bench_rnn.torch_step(),
@@ -135,9 +113,10 @@ def cases() -> list[dict]:
          "numpy": bench_conv.numpy_step(), "torch": bench_conv.torch_step(),
          "target": 1.1, "body": _conv_body, "args": ()},
         {"name": "MLP step 784-1024-1024-10, batch 256, relu",
-         "eager": _runner(_mlp_body(*wide)), "traced": _traced(_mlp_body(*wide)),
+         "eager": _runner(bench_mlp.tapegrad_body(*wide)),
+         "traced": _traced(bench_mlp.tapegrad_body(*wide)),
          "numpy": bench_mlp.numpy_step(*wide), "torch": bench_mlp.torch_step(*wide),
-         "target": 1.05, "body": lambda: _mlp_body(*wide), "args": ()},
+         "target": 1.05, "body": lambda: bench_mlp.tapegrad_body(*wide), "args": ()},
         {"name": "200-op chain, shape (4,) (per op)", "ops": 200,
          "eager": _runner(_chain_body(), CHAIN_X), "traced": _traced(_chain_body(), CHAIN_X),
          "numpy": None, "torch": None, "target": None, "body": _chain_body, "args": (CHAIN_X,)},

@@ -42,15 +42,16 @@ def init(sizes: list[int], batch: int, seed: int = 0) -> tuple[list[np.ndarray],
     return params, x, labels, onehot
 
 
-def tapegrad_step(sizes: list[int], batch: int, activation: str) -> Callable[[], float]:
-    """One SGD step in tapegrad: raw ops in a GradientTape, then `v.assign_sub(lr * g)`."""
+def tapegrad_body(sizes: list[int], batch: int, activation: str) -> Callable[[], tg.Tensor]:
+    """One SGD step in tapegrad: raw ops in a GradientTape, then `v.assign_sub(lr * g)`; gives
+    the loss tensor (bench_function traces this body)."""
     arrays, x_np, _, onehot_np = init(sizes, batch)
     params = [tg.Variable(a) for a in arrays]
     x, onehot = tg.tensor(x_np), tg.tensor(onehot_np)
     act = tg.tanh if activation == "tanh" else tg.relu
     n_layers = len(params) // 2
 
-    def run() -> float:
+    def body() -> tg.Tensor:
         with tg.GradientTape() as tape:
             h = x
             for i in range(n_layers):
@@ -61,9 +62,15 @@ def tapegrad_step(sizes: list[int], batch: int, activation: str) -> Callable[[],
         grads = tape.gradient(loss, params)
         for v, g in zip(params, grads, strict=True):
             v.assign_sub(LR * g)
-        return float(loss)
+        return loss
 
-    return run
+    return body
+
+
+def tapegrad_step(sizes: list[int], batch: int, activation: str) -> Callable[[], float]:
+    """`tapegrad_body`'s step, giving the loss as a float (as the NumPy step does)."""
+    body = tapegrad_body(sizes, batch, activation)
+    return lambda: float(body())
 
 
 def numpy_step(sizes: list[int], batch: int, activation: str) -> Callable[[], float]:
